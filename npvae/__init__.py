@@ -1,0 +1,11 @@
+"""npvae: a variational autoencoder written from scratch in NumPy, every gradient by hand."""
+
+from .layers import Dense, ReLU, Sequential, Sigmoid, Tanh
+from .optim import SGD, Adam
+from .params import Parameters
+from .vae import VAE, LossParts
+
+__version__ = "0.1.0"
+
+__all__ = ["VAE", "LossParts", "Dense", "ReLU", "Tanh", "Sigmoid", "Sequential", "Adam", "SGD",
+           "Parameters"]

@@ -1,0 +1,137 @@
+"""Gradient checking: compare a hand-derived gradient with centered finite differences.
+
+For a scalar function f of an array x, the centered difference
+    df/dx_i ~ (f(x + h e_i) - f(x - h e_i)) / (2 h)
+has error O(h^2) from truncation and O(eps_machine * |f| / h) from round-off; in float64 with
+h = 1e-5 both are around 1e-10 relative, so a correct gradient agrees to about 1e-8 and a wrong
+one is off by far more. Do checks in float64: in float32 round-off alone is about 1e-3.
+
+The relative error of one coordinate is ``|a - n| / max(1e-8, |a| + |n|)`` (a: analytic,
+n: numerical); the floor keeps coordinates where both are ~0 from dividing by zero.
+Near a ReLU kink a step of h can cross from one side to the other, and the numerical derivative
+there is an average of two slopes: a large error at a single coordinate is then no bug.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .params import check_random_state
+
+DEFAULT_H = 1e-5
+DEFAULT_TOL = 1e-6
+DEFAULT_FLOOR = 1e-8
+
+
+def rel_error(analytic, numerical, floor=DEFAULT_FLOOR):
+    """Elementwise ``|a - n| / max(floor, |a| + |n|)``.
+
+    The floor (1e-8 by convention) keeps coordinates where both are ~0 from dividing by zero. For
+    a large model, raise it: round-off makes the numerical gradient uncertain by about
+    ``1e-16 * |f| / h`` (1e-9 for a loss of 1000 nats and h = 1e-4), which is a large relative
+    error on a coordinate whose gradient is that small; with a floor above it, such coordinates
+    are judged by their absolute error ``|a - n| / floor`` instead.
+    """
+    a, n = np.asarray(analytic), np.asarray(numerical)
+    return np.abs(a - n) / np.maximum(floor, np.abs(a) + np.abs(n))
+
+
+def numerical_gradient(f, x, h=DEFAULT_H, indices=None):
+    """Centered differences of the scalar ``f()`` with respect to the array ``x``.
+
+    ``f`` takes no arguments and reads ``x``, which is perturbed in place and restored (so x can be
+    a parameter view of a model). ``indices``: flat indices to differentiate (default: all).
+    Returns an array of x's shape, or of len(indices) when indices are given.
+    """
+    flat = x.reshape(-1)
+    if not np.shares_memory(flat, x):
+        raise ValueError("x must be contiguous, so that perturbing it in place changes f")
+    chosen = range(flat.size) if indices is None else indices
+    grad = np.empty(len(chosen))
+    for j, i in enumerate(chosen):
+        saved = flat[i]
+        flat[i] = saved + h
+        f_plus = float(f())
+        flat[i] = saved - h
+        f_minus = float(f())
+        flat[i] = saved
+        grad[j] = (f_plus - f_minus) / (2 * h)
+    return grad.reshape(x.shape) if indices is None else grad
+
+
+@dataclass
+class CheckRow:
+    """One line of a gradient-check report."""
+    name: str
+    shape: tuple
+    max_abs_grad: float
+    worst_error: float
+    n_checked: int
+    passed: bool
+
+
+def check_array(name, f, x, analytic, h=DEFAULT_H, tol=DEFAULT_TOL, n_coords=None, rng=None,
+                floor=DEFAULT_FLOOR):
+    """Check ``analytic`` (shape of x) against centered differences of ``f()`` in x.
+
+    ``n_coords``: check that many coordinates drawn at random (default: all of them).
+    """
+    analytic = np.asarray(analytic)
+    if analytic.shape != x.shape:
+        raise ValueError(f"gradient of {name} must have shape {x.shape}; got {analytic.shape}")
+    indices = None
+    if n_coords is not None and n_coords < x.size:
+        indices = check_random_state(rng).choice(x.size, size=n_coords, replace=False)
+    numerical = numerical_gradient(f, x, h, indices)
+    a = analytic.reshape(-1) if indices is None else analytic.reshape(-1)[indices]
+    worst = float(rel_error(a, numerical.reshape(-1), floor).max()) if a.size else 0.0
+    return CheckRow(name, tuple(x.shape), float(np.abs(analytic).max(initial=0.0)), worst,
+                    a.size, worst <= tol)
+
+
+def check_model(model, x, eps, h=DEFAULT_H, tol=DEFAULT_TOL, n_coords=None, random_state=None,
+                floor=DEFAULT_FLOOR):
+    """Check ``model.loss_and_grads(x, eps)`` for every named parameter; one ``CheckRow`` each.
+
+    The model must give ``named_parameters()``, ``loss_and_grads(x, eps)`` and ``loss(x, eps)``
+    (whose ``.total`` is the same loss without gradients), like ``npvae.VAE``. Use float64.
+    """
+    rng = check_random_state(random_state)
+    _, grads = model.loss_and_grads(x, eps)
+    loss = lambda: model.loss(x, eps).total  # noqa: E731
+    return [check_array(name, loss, value, grads[name], h, tol, n_coords, rng, floor)
+            for name, value in model.named_parameters()]
+
+
+def check_layer(layer, x, h=DEFAULT_H, tol=DEFAULT_TOL, random_state=None):
+    """Check a layer's backward: every parameter in ``layer.params`` and the input x.
+
+    The scalar checked is ``sum(forward(x) * dy)`` for a random upstream gradient dy, whose
+    gradient is exactly what ``backward(dy)`` returns (a vector-Jacobian product).
+    """
+    rng = check_random_state(random_state)
+    x = np.array(x, dtype=np.float64)
+    dy = rng.standard_normal(np.shape(layer.forward(x.copy())))
+    dy_before = dy.copy()
+    dx = layer.backward(dy)
+    if not np.array_equal(dy, dy_before):
+        raise ValueError(f"{type(layer).__name__}.backward changed its argument dy")
+    grads = {key: np.array(g, copy=True) for key, g in layer.grads.items()}
+    loss = lambda: float(np.sum(layer.forward(x) * dy))  # noqa: E731
+    rows = [check_array(key, loss, value, grads[key], h, tol) for key, value in layer.params.items()]
+    if dx is not None:
+        rows.append(check_array("x (input)", loss, x, dx, h, tol))
+    return rows
+
+
+def format_report(rows, tol=DEFAULT_TOL):
+    """The rows as a text table, one per parameter, and a closing verdict line."""
+    width = max([len("parameter")] + [len(r.name) for r in rows])
+    lines = [f"{'parameter':<{width}}  {'shape':<12} {'max |grad|':>11} {'worst rel err':>14}  result"]
+    for r in rows:
+        lines.append(f"{r.name:<{width}}  {str(r.shape):<12} {r.max_abs_grad:>11.3e} "
+                     f"{r.worst_error:>14.2e}  {'pass' if r.passed else 'FAIL'}")
+    failed = [r.name for r in rows if not r.passed]
+    lines.append(f"{len(rows) - len(failed)} of {len(rows)} passed (tolerance {tol:g})"
+                 + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return "\n".join(lines)

@@ -1,0 +1,80 @@
+"""Parameter storage: every parameter of a model is a named view into one flat vector.
+
+Keeping all weights in one contiguous vector (and all gradients in a second one of the same
+layout) makes everything that acts on "all parameters" a one-liner: an optimizer step is a few
+vector operations, a gradient norm is ``np.linalg.norm(params.grad)``, saving is one array, and a
+whole-model gradient check perturbs ``params.vector[i]``.
+
+The one rule that comes with views: update them in place (``W -= lr * dW``, ``W[...] = ...``).
+``W = W - lr * dW`` makes a new array and silently detaches ``W`` from the vector.
+"""
+
+import numpy as np
+
+
+def check_random_state(random_state):
+    """Turn None, an int seed or a Generator into a ``numpy.random.Generator``.
+
+    The one place where npvae creates random generators; library code never touches the global
+    ``np.random`` state. A Generator is returned as it is (shared, not copied).
+    """
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if random_state is None or isinstance(random_state, (int, np.integer)):
+        return np.random.default_rng(random_state)
+    raise ValueError(f"random_state must be None, an int or a numpy Generator; got {random_state!r}")
+
+
+def check_dtype(dtype):
+    """Return ``dtype`` as a numpy float dtype (float32 or float64), or raise ValueError."""
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64; got {dtype}")
+    return dtype
+
+
+class Parameters:
+    """All parameters of a list of layers, gathered into one flat vector with named views.
+
+    ``Parameters([("encoder.0", dense), ...], dtype)`` copies each layer's arrays (its dicts
+    ``layer.params`` and ``layer.grads``) into the flat vectors ``vector`` and ``grad`` and puts
+    views of them back into the layer, so the layer keeps working as before, now on shared memory.
+
+    Attributes:
+        vector: (P,) every parameter, in forward order.
+        grad:   (P,) the matching gradients, same layout.
+        names:  the names ``"<layer name>.<key>"``, e.g. ``"encoder.0.W"``, in forward order.
+        values, grads: dicts name -> view of ``vector`` / ``grad`` with the parameter's shape.
+    """
+
+    def __init__(self, named_layers, dtype):
+        named_layers = list(named_layers)
+        size = sum(a.size for _, layer in named_layers for a in layer.params.values())
+        self.vector = np.zeros(size, dtype=dtype)
+        self.grad = np.zeros(size, dtype=dtype)
+        self.names, self.values, self.grads = [], {}, {}
+        start = 0
+        for layer_name, layer in named_layers:
+            for key, array in layer.params.items():
+                stop = start + array.size
+                value = self.vector[start:stop].reshape(array.shape)
+                value[...] = array
+                layer.params[key] = value
+                layer.grads[key] = self.grad[start:stop].reshape(array.shape)
+                name = f"{layer_name}.{key}"
+                self.names.append(name)
+                self.values[name] = value
+                self.grads[name] = layer.grads[key]
+                start = stop
+
+    def __len__(self):
+        return self.vector.size
+
+    def shapes(self):
+        """Dict name -> shape, the layout a checkpoint must match."""
+        return {name: self.values[name].shape for name in self.names}
+
+    def all_views_attached(self):
+        """True when every named value and gradient still shares memory with the flat vectors."""
+        return all(np.shares_memory(self.values[n], self.vector)
+                   and np.shares_memory(self.grads[n], self.grad) for n in self.names)

@@ -1,0 +1,270 @@
+"""The variational autoencoder (Kingma & Welling 2014), forward and backward by hand.
+
+Model: a prior p(z) = N(0, I) over K latent variables, a decoder p(x | z) (Bernoulli with logits,
+or Gaussian with a fixed standard deviation) and an encoder q(z | x) = N(mu(x), diag(exp(logvar(x)))).
+Training minimises the negative evidence lower bound (ELBO), per example in nats:
+
+    loss(x) = -E_q[log p(x | z)] + beta * KL(q(z | x) || p(z))         (beta = 1: the ELBO)
+
+The expectation is estimated with one sample through the reparameterization
+``z = mu + exp(logvar / 2) * eps`` with ``eps ~ N(0, I)``. The noise ``eps`` is an argument: with
+it fixed, the loss is a deterministic function of the parameters, and its gradient can be checked
+against finite differences. The KL is in closed form (Kingma & Welling 2014, appendix B), see
+``npvae.losses.kl_normal``.
+
+Backward pass (the chain rule, from the loss back to the data):
+    d rec / d out         from the likelihood (``sigmoid(logits) - x`` for Bernoulli)
+    dz                    decoder backward
+    dmu     = dz + beta * mu                                   (through z, plus the KL)
+    dlogvar = dz * eps * exp(logvar / 2) / 2 + beta * (exp(logvar) - 1) / 2
+    dh      = mu_head backward(dmu) + logvar_head backward(dlogvar)
+    encoder backward(dh)
+All of it divided by N, because the loss is a mean over the batch.
+
+Shapes: x (N, D), h (N, H), mu, logvar, eps, z (N, K), logits (N, D).
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .layers import Dense, mlp, sigmoid
+from .losses import bernoulli_nll, gaussian_nll, kl_normal
+from .params import Parameters, check_dtype, check_random_state
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+ACTIVATIONS = ("relu", "tanh")
+
+# The log-variance is capped here before use. exp(30) ~ 1e13 is far beyond any healthy posterior
+# variance and far below float32's overflow (exp(88.7)), so exp(logvar) and exp(logvar / 2) stay
+# finite whatever the encoder outputs; above the cap the gradient is 0, as for any clip.
+LOGVAR_MAX = 30.0
+
+
+class LossParts(NamedTuple):
+    """Mean over the batch, in nats: ``total = reconstruction + beta * kl``."""
+    total: float
+    reconstruction: float
+    kl: float
+
+
+def reparameterize(mu, logvar, eps):
+    """``z = mu + exp(logvar / 2) * eps``: a sample of N(mu, diag(exp(logvar))) for eps ~ N(0, I).
+
+    The standard deviation is ``exp(logvar / 2)``, so the variance of z is ``exp(logvar)``.
+    Shapes: mu, logvar, eps, z (N, K).
+    """
+    return mu + np.exp(logvar / 2) * eps
+
+
+def reparameterize_backward(dz, logvar, eps):
+    """Gradients through ``z = mu + exp(logvar / 2) * eps`` given dz = dL/dz.
+
+        dL/dmu     = dz
+        dL/dlogvar = dz * eps * exp(logvar / 2) / 2
+    Shapes: dz, logvar, eps (N, K) -> dmu (N, K), dlogvar (N, K).
+    """
+    return dz.copy(), dz * eps * np.exp(logvar / 2) / 2
+
+
+def _check_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    return int(value)
+
+
+class VAE:
+    """A variational autoencoder with dense encoder and decoder.
+
+    Encoder: Dense + activation for each size in ``hidden_dims``, then two Dense heads giving
+    ``mu`` and ``logvar`` (N, K). Decoder: Dense + activation for the hidden sizes reversed, then a
+    Dense giving the logits of a Bernoulli (``likelihood="bernoulli"``, data in [0, 1]) or the mean
+    of a Gaussian with fixed standard deviation ``gaussian_std`` (``likelihood="gaussian"``).
+
+    Args:
+        input_dim: D, the data width (784 for MNIST).
+        hidden_dims: sizes of the hidden layers of the encoder (the decoder uses them reversed).
+        latent_dim: K.
+        likelihood: "bernoulli" or "gaussian".
+        beta: weight of the KL term (1 gives the ELBO; beta-VAE otherwise).
+        dtype: float32 (fast) or float64 (for gradient checks); every array keeps it.
+        random_state: None, int or Generator; initialisation, noise and sampling draw from it.
+        activation: "relu" (default) or "tanh", after every hidden layer.
+        gaussian_std: the fixed standard deviation of the Gaussian likelihood.
+    """
+
+    def __init__(self, input_dim, hidden_dims=(400, 400), latent_dim=20, likelihood="bernoulli",
+                 beta=1.0, dtype=np.float32, random_state=None, activation="relu",
+                 gaussian_std=1.0):
+        self.input_dim = _check_positive_int("input_dim", input_dim)
+        self.hidden_dims = tuple(_check_positive_int("hidden size", h) for h in hidden_dims)
+        self.latent_dim = _check_positive_int("latent_dim", latent_dim)
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {LIKELIHOODS}; got {likelihood!r}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}; got {activation!r}")
+        if not np.isfinite(beta) or beta < 0:
+            raise ValueError(f"beta must be a finite number >= 0; got {beta!r}")
+        if not np.isfinite(gaussian_std) or gaussian_std <= 0:
+            raise ValueError(f"gaussian_std must be a finite number > 0; got {gaussian_std!r}")
+        self.likelihood, self.activation = likelihood, activation
+        self.beta, self.gaussian_std = float(beta), float(gaussian_std)
+        self.dtype = check_dtype(dtype)
+        self.rng = check_random_state(random_state)
+
+        D, H, K = self.input_dim, self.hidden_dims, self.latent_dim
+        last = H[-1] if H else D
+        self.encoder = mlp((D, *H), activation, last_activation=True, random_state=self.rng,
+                           dtype=self.dtype, input_grad=False)
+        self.mu_head = Dense(last, K, self.rng, self.dtype, input_grad=bool(H))
+        self.logvar_head = Dense(last, K, self.rng, self.dtype, input_grad=bool(H))
+        self.decoder = mlp((K, *H[::-1], D), activation, random_state=self.rng, dtype=self.dtype)
+        self.params = Parameters([*self.encoder.named_layers("encoder"),
+                                  ("mu_head", self.mu_head), ("logvar_head", self.logvar_head),
+                                  *self.decoder.named_layers("decoder")], self.dtype)
+
+    def config(self):
+        """The constructor arguments (but random_state), as plain Python values."""
+        return {"input_dim": self.input_dim, "hidden_dims": list(self.hidden_dims),
+                "latent_dim": self.latent_dim, "likelihood": self.likelihood,
+                "beta": self.beta, "dtype": self.dtype.name, "activation": self.activation,
+                "gaussian_std": self.gaussian_std}
+
+    def named_parameters(self):
+        """Yield ``(name, array)`` in forward order; each Dense gives ``W`` then ``b``."""
+        for name in self.params.names:
+            yield name, self.params.values[name]
+
+    # ---- input checks ----------------------------------------------------------------------
+
+    def check_input(self, x):
+        """Return x as a C-contiguous array of the model's dtype, or raise ValueError."""
+        x = np.asarray(x)
+        if x.ndim != 2 or x.shape[1] != self.input_dim:
+            raise ValueError(f"x must be 2-D (n_samples, {self.input_dim}); got shape {x.shape}")
+        if x.shape[0] == 0:
+            raise ValueError("x must hold at least one sample; got 0 rows")
+        if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
+            raise ValueError(f"x must hold real numbers; got dtype {x.dtype}")
+        x = np.ascontiguousarray(x, dtype=self.dtype)
+        if not np.isfinite(x).all():
+            raise ValueError("x must be finite; got NaN or inf")
+        if self.likelihood == "bernoulli" and (x.min() < 0 or x.max() > 1):
+            raise ValueError("x must lie in [0, 1] for the Bernoulli likelihood; "
+                             f"got values in [{x.min():.4g}, {x.max():.4g}]")
+        return x
+
+    def check_eps(self, eps, n):
+        """Return eps as an (n, K) array of the model's dtype, or raise ValueError."""
+        eps = np.asarray(eps)
+        if eps.shape != (n, self.latent_dim):
+            raise ValueError(f"eps must have shape (n_samples, latent_dim) = {(n, self.latent_dim)}; "
+                             f"got {eps.shape}")
+        eps = np.ascontiguousarray(eps, dtype=self.dtype)
+        if not np.isfinite(eps).all():
+            raise ValueError("eps must be finite; got NaN or inf")
+        return eps
+
+    def draw_eps(self, n):
+        """Standard normal noise (n, K) from the model's Generator, in the model's dtype."""
+        return self.rng.standard_normal((n, self.latent_dim), dtype=self.dtype)
+
+    # ---- the model, piece by piece ---------------------------------------------------------
+
+    def _encode(self, x):
+        """(N, D) -> mu (N, K), capped logvar (N, K), raw logvar (N, K)."""
+        h = self.encoder.forward(x)  # (N, H)
+        mu = self.mu_head.forward(h)
+        logvar_raw = self.logvar_head.forward(h)
+        return mu, np.minimum(logvar_raw, LOGVAR_MAX), logvar_raw
+
+    def _nll(self, out, x, grad=True):
+        """-log p(x | z) per example (N,) and its gradient with respect to the decoder output."""
+        if self.likelihood == "bernoulli":
+            return bernoulli_nll(out, x, grad)
+        return gaussian_nll(out, x, self.gaussian_std, grad)
+
+    def encode(self, x):
+        """Posterior parameters: x (N, D) -> mu (N, K), logvar (N, K)."""
+        mu, logvar, _ = self._encode(self.check_input(x))
+        return mu, logvar
+
+    def reparameterize(self, mu, logvar, eps):
+        """``z = mu + exp(logvar / 2) * eps`` (see ``npvae.vae.reparameterize``)."""
+        return reparameterize(mu, logvar, eps)
+
+    def decode(self, z):
+        """The mean of p(x | z): z (N, K) -> (N, D); pixel probabilities for Bernoulli."""
+        z = np.asarray(z)
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"z must be 2-D (n_samples, {self.latent_dim}); got shape {z.shape}")
+        out = self.decoder.forward(np.ascontiguousarray(z, dtype=self.dtype))
+        return sigmoid(out) if self.likelihood == "bernoulli" else out
+
+    def sample(self, n, random_state=None):
+        """Decode n draws from the prior: (n, D). ``random_state=None`` uses the model's Generator."""
+        n = _check_positive_int("n", n)
+        rng = self.rng if random_state is None else check_random_state(random_state)
+        return self.decode(rng.standard_normal((n, self.latent_dim), dtype=self.dtype))
+
+    def reconstruct(self, x):
+        """Decode the posterior mean: x (N, D) -> the mean of p(x | z = mu(x)), (N, D)."""
+        mu, _ = self.encode(x)
+        return self.decode(mu)
+
+    # ---- the loss and its gradient ---------------------------------------------------------
+
+    def per_example_loss(self, x, eps=None):
+        """Reconstruction -log p(x|z) (N,) and KL (N,) for each example, with no gradients."""
+        x = self.check_input(x)
+        eps = self.draw_eps(len(x)) if eps is None else self.check_eps(eps, len(x))
+        mu, logvar, _ = self._encode(x)
+        rec, _ = self._nll(self.decoder.forward(reparameterize(mu, logvar, eps)), x, grad=False)
+        kl, _, _ = kl_normal(mu, logvar)
+        return rec, kl
+
+    def loss(self, x, eps=None):
+        """The batch-mean loss and its parts as ``LossParts(total, reconstruction, kl)``."""
+        rec, kl = self.per_example_loss(x, eps)
+        return self._parts(rec, kl)
+
+    def _parts(self, rec, kl):
+        rec, kl = float(rec.mean()), float(kl.mean())
+        return LossParts(rec + self.beta * kl, rec, kl)
+
+    def forward_backward(self, x, eps):
+        """One forward and backward pass; writes the gradient into ``self.params.grad``.
+
+        ``x`` (N, D) and ``eps`` (N, K) must already be checked (``check_input``, ``check_eps``):
+        this is the training loop's fast path. Returns the ``LossParts`` of the batch.
+        """
+        n = len(x)
+        mu, logvar, logvar_raw = self._encode(x)  # (N, K) each
+        z = reparameterize(mu, logvar, eps)  # (N, K)
+        out = self.decoder.forward(z)  # (N, D)
+        rec, dout = self._nll(out, x)  # (N,), (N, D)
+        kl, dmu_kl, dlogvar_kl = kl_normal(mu, logvar)  # (N,), (N, K), (N, K)
+
+        dout /= n  # the loss is a mean over the batch
+        dz = self.decoder.backward(dout)  # (N, K)
+        dmu, dlogvar = reparameterize_backward(dz, logvar, eps)
+        dmu += (self.beta / n) * dmu_kl
+        dlogvar += (self.beta / n) * dlogvar_kl
+        dlogvar *= logvar_raw < LOGVAR_MAX  # the cap lets no gradient through
+        dh = self.mu_head.backward(dmu)  # (N, H)
+        dh_logvar = self.logvar_head.backward(dlogvar)
+        if self.hidden_dims:  # with no hidden layers the heads read x: nothing further back
+            dh += dh_logvar
+            self.encoder.backward(dh)
+        return self._parts(rec, kl)
+
+    def loss_and_grads(self, x, eps=None):
+        """The loss (a float, batch mean in nats) and a dict name -> gradient (fresh copies).
+
+        With ``eps`` given, the loss is a deterministic function of the parameters; with
+        ``eps=None`` the noise is drawn from the model's Generator.
+        """
+        x = self.check_input(x)
+        eps = self.draw_eps(len(x)) if eps is None else self.check_eps(eps, len(x))
+        parts = self.forward_backward(x, eps)
+        return parts.total, {name: self.params.grads[name].copy() for name in self.params.names}

@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from npvae.gradcheck import check_layer
+from npvae.layers import Dense, ReLU, Sequential, Sigmoid, Tanh, mlp
+
+
+def assert_layer_passes(layer, x):
+    rows = check_layer(layer, x, random_state=0)
+    assert rows and all(r.passed for r in rows), rows
+    assert max(r.worst_error for r in rows) < 1e-6
+
+
+def away_from_zero(rng, shape, margin=0.1):
+    """Inputs at least `margin` from ReLU's kink, so a step of h never crosses it."""
+    x = rng.standard_normal(shape)
+    return np.where(x >= 0, x + margin, x - margin)
+
+
+@settings(deadline=None, max_examples=15)
+@given(n=st.integers(1, 6), n_in=st.integers(1, 7), n_out=st.integers(1, 7))
+def test_dense_backward_matches_finite_differences(n, n_in, n_out):
+    rng = np.random.default_rng(n * 100 + n_in * 10 + n_out)
+    layer = Dense(n_in, n_out, rng, np.float64)
+    layer.params["b"][...] = rng.standard_normal(n_out)
+    assert_layer_passes(layer, rng.standard_normal((n, n_in)))
+
+
+@pytest.mark.parametrize("layer_class", [ReLU, Tanh, Sigmoid])
+def test_activation_backward_matches_finite_differences(layer_class, rng):
+    assert_layer_passes(layer_class(), away_from_zero(rng, (5, 4)))
+
+
+def test_sequential_backward_matches_finite_differences(rng):
+    net = mlp((4, 6, 3), "tanh", random_state=rng)
+    x = rng.standard_normal((5, 4))
+    dy = rng.standard_normal((5, 3))
+    net.forward(x)
+    dx = net.backward(dy)
+    h = 1e-6
+    numerical = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[i] += h
+        xm[i] -= h
+        numerical[i] = (np.sum(net.forward(xp) * dy) - np.sum(net.forward(xm) * dy)) / (2 * h)
+    np.testing.assert_allclose(dx, numerical, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("layer", [Dense(3, 2), ReLU(), Tanh(), Sigmoid()])
+def test_backward_before_forward_is_an_error(layer):
+    with pytest.raises(RuntimeError, match="before forward"):
+        layer.backward(np.ones((1, 2)))
+
+
+def test_dense_first_layer_can_skip_input_gradient(rng):
+    layer = Dense(3, 2, rng, input_grad=False)
+    layer.forward(rng.standard_normal((4, 3)))
+    assert layer.backward(np.ones((4, 2))) is None
+    np.testing.assert_allclose(layer.grads["b"], [4.0, 4.0])
+
+
+def test_sigmoid_is_finite_and_exact_at_extreme_inputs():
+    x = np.array([-1e4, -800.0, -30.0, 0.0, 30.0, 800.0, 1e4])
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        y = Sigmoid().forward(x)
+    np.testing.assert_allclose(y, [0, 0, np.exp(-30) / (1 + np.exp(-30)), 0.5,
+                                   1 / (1 + np.exp(-30)), 1, 1], rtol=1e-15)
+
+
+def test_sequential_names_only_layers_with_parameters():
+    net = Sequential([Dense(2, 3), ReLU(), Dense(3, 1)])
+    assert [name for name, _ in net.named_layers("enc")] == ["enc.0", "enc.2"]
