@@ -228,17 +228,19 @@ class VAE:
         rec, kl = self.per_example_loss(x, eps)
         return self._parts(rec, kl)
 
-    def _parts(self, rec, kl):
+    def _parts(self, rec, kl, beta=None):
         rec, kl = float(rec.mean()), float(kl.mean())
-        return LossParts(rec + self.beta * kl, rec, kl)
+        return LossParts(rec + (self.beta if beta is None else beta) * kl, rec, kl)
 
-    def forward_backward(self, x, eps):
+    def forward_backward(self, x, eps, beta=None):
         """One forward and backward pass; writes the gradient into ``self.params.grad``.
 
         ``x`` (N, D) and ``eps`` (N, K) must already be checked (``check_input``, ``check_eps``):
-        this is the training loop's fast path. Returns the ``LossParts`` of the batch.
+        this is the training loop's fast path. ``beta`` overrides ``self.beta`` (KL warm-up).
+        Returns the ``LossParts`` of the batch.
         """
         n = len(x)
+        beta = self.beta if beta is None else beta
         mu, logvar, logvar_raw = self._encode(x)  # (N, K) each
         z = reparameterize(mu, logvar, eps)  # (N, K)
         out = self.decoder.forward(z)  # (N, D)
@@ -248,15 +250,15 @@ class VAE:
         dout /= n  # the loss is a mean over the batch
         dz = self.decoder.backward(dout)  # (N, K)
         dmu, dlogvar = reparameterize_backward(dz, logvar, eps)
-        dmu += (self.beta / n) * dmu_kl
-        dlogvar += (self.beta / n) * dlogvar_kl
+        dmu += (beta / n) * dmu_kl
+        dlogvar += (beta / n) * dlogvar_kl
         dlogvar *= logvar_raw < LOGVAR_MAX  # the cap lets no gradient through
         dh = self.mu_head.backward(dmu)  # (N, H)
         dh_logvar = self.logvar_head.backward(dlogvar)
         if self.hidden_dims:  # with no hidden layers the heads read x: nothing further back
             dh += dh_logvar
             self.encoder.backward(dh)
-        return self._parts(rec, kl)
+        return self._parts(rec, kl, beta)
 
     def loss_and_grads(self, x, eps=None):
         """The loss (a float, batch mean in nats) and a dict name -> gradient (fresh copies).

@@ -1,0 +1,124 @@
+"""Checkpoints: one .npz with the parameters, optimizer state, Generator state, epoch, history and
+configuration, written atomically and read without pickle.
+
+Layout of the .npz:
+    params            (P,) the model's flat parameter vector
+    optimizer.<key>   the optimizer's state (Adam: t, m, v)
+    meta              a 0-d string: JSON with the model's config, the training config, the epoch,
+                      the history and the Generator's state
+"""
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .optim import SGD, Adam
+from .vae import VAE
+
+FORMAT = "npvae-checkpoint-1"
+OPTIMIZERS = {"Adam": Adam, "SGD": SGD}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, corrupt, or does not match the model."""
+
+
+def save_npz_atomically(path, **arrays):
+    """Write an .npz to a temporary file beside ``path``, then rename it into place: a reader (or
+    a run interrupted mid-write) sees the old file or the complete new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomically(path, text):
+    """Write a small text file through a temporary file and a rename, like the .npz files."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(path, model, optimizer, epoch, history, train_config):
+    """Save everything needed to resume training exactly after ``epoch`` completed epochs."""
+    meta = {"format": FORMAT, "model": model.config(), "optimizer": type(optimizer).__name__,
+            "epoch": int(epoch), "history": history, "train": train_config,
+            "rng": model.rng.bit_generator.state}
+    arrays = {"params": model.params.vector, "meta": np.array(json.dumps(meta))}
+    for key, value in optimizer.state_dict().items():
+        arrays[f"optimizer.{key}"] = np.asarray(value)
+    save_npz_atomically(path, **arrays)
+
+
+def read_checkpoint(path):
+    """Read and validate a checkpoint: returns (meta dict, params array, optimizer state dict)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {key: f[key] for key in f.files}
+        meta = json.loads(str(arrays.pop("meta")))
+        params = arrays.pop("params")
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        raise CheckpointError(f"{path} is not a readable npvae checkpoint ({error})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not an npvae checkpoint (format {FORMAT} expected)")
+    optimizer_state = {key.split(".", 1)[1]: value for key, value in arrays.items()
+                       if key.startswith("optimizer.")}
+    return meta, params, optimizer_state
+
+
+def restore(model, optimizer, path):
+    """Load a checkpoint into an existing model and optimizer; returns its meta dict.
+
+    Refuses (CheckpointError) a checkpoint whose architecture, dtype or optimizer differ.
+    """
+    meta, params, optimizer_state = read_checkpoint(path)
+    saved, current = meta["model"], model.config()
+    differ = [f"{key}: checkpoint {saved.get(key)!r}, model {current[key]!r}"
+              for key in current if saved.get(key) != current[key]]
+    if differ:
+        raise CheckpointError(f"{path} does not match the model ({'; '.join(differ)})")
+    if params.shape != model.params.vector.shape or params.dtype != model.params.vector.dtype:
+        raise CheckpointError(f"{path}: parameters {params.shape} {params.dtype} do not match the "
+                              f"model's {model.params.vector.shape} {model.params.vector.dtype}")
+    if optimizer is not None:
+        if meta["optimizer"] != type(optimizer).__name__:
+            raise CheckpointError(f"{path} holds {meta['optimizer']} state, not "
+                                  f"{type(optimizer).__name__}")
+        expected = optimizer.state_dict()
+        if set(optimizer_state) != set(expected) or any(
+                np.shape(optimizer_state[k]) != np.shape(expected[k]) for k in expected):
+            raise CheckpointError(f"{path}: optimizer state does not match")
+        optimizer.load_state_dict(optimizer_state)
+    model.params.vector[...] = params
+    model.rng.bit_generator.state = meta["rng"]
+    return meta
+
+
+def load_model(path):
+    """A new VAE with the checkpoint's architecture, parameters and Generator; (model, meta)."""
+    meta, _, _ = read_checkpoint(path)
+    try:
+        model = VAE(**meta["model"])
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: bad model configuration ({error})") from None
+    meta = restore(model, None, path)
+    return model, meta

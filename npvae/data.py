@@ -1,0 +1,170 @@
+"""Data sets: MNIST and Fashion-MNIST (from OpenML or IDX files), and scikit-learn's digits.
+
+Every loader returns a ``Dataset`` whose images are rows of float32 pixels scaled to [0, 1],
+with integer labels. Shapes: X_train (N_train, D), y_train (N_train,), likewise for test.
+
+- ``load_openml("mnist")`` downloads once through scikit-learn's ``fetch_openml`` and keeps the
+  converted arrays in ``<data home>/npvae/<name>.npz`` (written atomically), so the next load is
+  fast and needs no network. The standard split: the first 60,000 images train, the last 10,000 test.
+- ``load_idx_dir(folder)`` reads the original distribution files (``train-images-idx3-ubyte[.gz]``,
+  ``train-labels-idx1-ubyte[.gz]``, ``t10k-...``) from a folder, with no network at all.
+- ``load_digits_split()`` uses the 8x8 digits that ship with scikit-learn: no network, ever.
+"""
+
+import gzip
+import warnings
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from sklearn.datasets import fetch_openml, get_data_home, load_digits
+from sklearn.model_selection import train_test_split
+
+from .checkpoint import save_npz_atomically
+from .params import check_random_state
+
+OPENML_NAMES = {"mnist": "mnist_784", "fashion-mnist": "Fashion-MNIST"}
+DATASETS = ("mnist", "fashion-mnist", "digits")
+N_TRAIN = 60_000
+
+
+class DataError(ValueError):
+    """A data set could not be loaded; the message says why and what to do."""
+
+
+class Dataset(NamedTuple):
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    name: str
+    image_shape: tuple  # (height, width), for pictures
+
+
+def _scale_pixels(images):
+    """uint8-valued pixels (N, D) -> float32 in [0, 1]."""
+    images = np.asarray(images)
+    if images.size and (images.min() < 0 or images.max() > 255):
+        raise DataError(f"pixel values must lie in [0, 255]; got [{images.min()}, {images.max()}]")
+    return (images.astype(np.float32) / np.float32(255)).reshape(len(images), -1)
+
+
+def load_openml(name="mnist", data_home=None):
+    """MNIST or Fashion-MNIST from OpenML, cached as .npz after the first download."""
+    if name not in OPENML_NAMES:
+        raise DataError(f"unknown OpenML data set {name!r}; expected one of {list(OPENML_NAMES)}")
+    data_home = Path(get_data_home() if data_home is None else data_home)
+    cache = data_home / "npvae" / f"{name}.npz"
+    if cache.exists():
+        try:
+            with np.load(cache, allow_pickle=False) as f:
+                return Dataset(f["X_train"], f["y_train"], f["X_test"], f["y_test"], name, (28, 28))
+        except (OSError, ValueError, KeyError):
+            warnings.warn(f"the cached {cache} is unreadable; downloading {name} again")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # sklearn's "retrying" notes
+            bunch = fetch_openml(OPENML_NAMES[name], version=1, as_frame=False, parser="liac-arff",
+                                 data_home=str(data_home), cache=False, n_retries=2, delay=1.0)
+    except OSError as error:  # URLError and socket errors are OSErrors
+        raise DataError(
+            f"{name} could not be downloaded from OpenML ({error}). With no network, use the "
+            "bundled digits (--dataset digits) or a folder of the original IDX files "
+            "(--data-dir DIR)") from None
+    X, y = _scale_pixels(bunch.data), np.asarray(bunch.target).astype(np.int64)
+    if X.shape != (70_000, 784) or y.shape != (70_000,):
+        raise DataError(f"{name} from OpenML has shape {X.shape}; expected (70000, 784)")
+    arrays = {"X_train": X[:N_TRAIN], "y_train": y[:N_TRAIN],
+              "X_test": X[N_TRAIN:], "y_test": y[N_TRAIN:]}
+    save_npz_atomically(cache, **arrays)
+    return Dataset(**arrays, name=name, image_shape=(28, 28))
+
+
+def read_idx(path):
+    """Read one IDX file (optionally gzipped) of unsigned bytes: images (N, H, W) or labels (N,).
+
+    Format: two zero bytes, a type code (0x08 for unsigned byte), the number of dimensions,
+    then each dimension as a big-endian int32, then the data.
+    """
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as error:
+        raise DataError(f"{path}: cannot read ({error})") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise DataError(f"{path}: not an IDX file (bad magic number)")
+    if raw[2] != 0x08:
+        raise DataError(f"{path}: IDX type code {raw[2]:#04x} is not 0x08 (unsigned byte)")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(raw) < header:
+        raise DataError(f"{path}: truncated IDX header")
+    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">i4", count=ndim, offset=4))
+    expected = header + int(np.prod(shape))
+    if len(raw) != expected:
+        raise DataError(f"{path}: IDX header says shape {shape} ({expected} bytes); "
+                        f"the file has {len(raw)} bytes (truncated or corrupt)")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def write_idx(path, array):
+    """Write a uint8 array as an IDX file (gzipped if the name ends in .gz)."""
+    array = np.asarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + np.array(array.shape, dtype=">i4").tobytes()
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "wb") as f:
+        f.write(header + array.tobytes())
+
+
+def _find_idx(folder, stem):
+    for name in (stem, stem + ".gz"):
+        if (folder / name).is_file():
+            return folder / name
+    raise DataError(f"{folder}: no {stem} or {stem}.gz (expected the original MNIST IDX files)")
+
+
+def load_idx_dir(folder, name=None):
+    """MNIST-format IDX files from a folder: train-images-idx3-ubyte, train-labels-idx1-ubyte,
+    t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (each optionally .gz)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"--data-dir {folder} is not a folder")
+    parts = {}
+    for split, prefix in (("train", "train"), ("test", "t10k")):
+        images = read_idx(_find_idx(folder, f"{prefix}-images-idx3-ubyte"))
+        labels = read_idx(_find_idx(folder, f"{prefix}-labels-idx1-ubyte"))
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise DataError(f"{folder}: {prefix} images {images.shape} and labels {labels.shape} "
+                            "do not match (expected (N, H, W) and (N,))")
+        parts[split] = (_scale_pixels(images.reshape(len(images), -1)), labels.astype(np.int64))
+    (X_train, y_train), (X_test, y_test) = parts["train"], parts["test"]
+    return Dataset(X_train, y_train, X_test, y_test, name or folder.name, images.shape[1:])
+
+
+def load_digits_split(test_size=0.2, random_state=0):
+    """scikit-learn's 1,797 8x8 digits, pixels scaled to [0, 1], a fixed stratified split."""
+    digits = load_digits()
+    X = (digits.data / 16.0).astype(np.float32)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, digits.target, test_size=test_size, stratify=digits.target, random_state=random_state)
+    return Dataset(X_train, y_train.astype(np.int64), X_test, y_test.astype(np.int64), "digits",
+                   (8, 8))
+
+
+def load_dataset(name, data_dir=None, data_home=None):
+    """The command line's entry point: a data set by name, or IDX files from ``data_dir``."""
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; expected one of {list(DATASETS)}")
+    if data_dir is not None:
+        return load_idx_dir(data_dir, name)
+    if name == "digits":
+        return load_digits_split()
+    return load_openml(name, data_home)
+
+
+def binarize(X, random_state=None):
+    """A Bernoulli sample of each pixel: ``x_b = [u < x]``, u ~ U(0, 1). Same shape and dtype."""
+    rng = check_random_state(random_state)
+    return (rng.random(X.shape, dtype=X.dtype) < X).astype(X.dtype)

@@ -1,0 +1,96 @@
+"""Figures. Each function takes arrays (and an optional ``ax``) and returns the matplotlib figure;
+none of them picks a backend or writes a file (the command line does both)."""
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def _axes(ax, figsize):
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize)
+    return ax.figure, ax
+
+
+def tile(images, image_shape, n_cols):
+    """Images (N, H*W) -> one array (rows*H + gaps, n_cols*W + gaps) with 1-pixel white gaps."""
+    h, w = image_shape
+    n_rows = -(-len(images) // n_cols)
+    canvas = np.ones((n_rows * (h + 1) - 1, n_cols * (w + 1) - 1))
+    for i, image in enumerate(images):
+        r, c = divmod(i, n_cols)
+        canvas[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = image.reshape(h, w)
+    return canvas
+
+
+def image_grid(images, image_shape, n_cols, title, ax=None, row_labels=None):
+    """Images (N, H*W) with values in [0, 1] as a grid, black on white, ``n_cols`` per row."""
+    n_rows = -(-len(images) // n_cols)
+    scale = 0.5 if image_shape[0] > 10 else 0.35
+    fig, ax = _axes(ax, (max(3.0, n_cols * scale + 1.0), n_rows * scale + 0.8))
+    ax.imshow(1 - tile(images, image_shape, n_cols), cmap="gray", vmin=0, vmax=1,
+              interpolation="nearest")
+    ax.set_title(title)
+    ax.set_xticks([])
+    if row_labels is None:
+        ax.set_yticks([])
+    else:
+        h = image_shape[0]
+        ax.set_yticks([r * (h + 1) + h / 2 for r in range(len(row_labels))], row_labels)
+    fig.tight_layout()
+    return fig
+
+
+def loss_curves(history, ax=None):
+    """Train and test negative ELBO per epoch (nats), from ``fit``'s history."""
+    fig, ax = _axes(ax, (5, 3.5))
+    epochs = [r["epoch"] for r in history]
+    ax.plot(epochs, [r["train_loss"] for r in history], "o-", label="train")
+    if all("test_loss" in r for r in history):
+        ax.plot(epochs, [r["test_loss"] for r in history], "s-", label="test")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("negative ELBO (nats per example)")
+    ax.set_title("Training curve")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def latent_scatter(points, labels, title, xlabel="z1", ylabel="z2", ax=None):
+    """Points (N, 2) coloured by integer label (N,), with a colour bar of the labels."""
+    fig, ax = _axes(ax, (5.5, 4.5))
+    scatter = ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=4, alpha=0.7,
+                         vmin=-0.5, vmax=9.5)
+    fig.colorbar(scatter, ax=ax, ticks=range(10), label="label")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def bar_chart(values, title, xlabel, ylabel, ax=None):
+    """One bar per entry of ``values`` (K,)."""
+    fig, ax = _axes(ax, (max(4.0, 0.3 * len(values) + 1.5), 3.5))
+    ax.bar(np.arange(len(values)), values)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def histograms(named_scores, threshold, title, xlabel, ax=None):
+    """Overlaid histograms of several score arrays (dict name -> (N,)), and a threshold line."""
+    fig, ax = _axes(ax, (5.5, 3.5))
+    everything = np.concatenate(list(named_scores.values()))
+    bins = np.linspace(everything.min(), everything.max(), 50)
+    for name, scores in named_scores.items():
+        ax.hist(scores, bins=bins, alpha=0.5, density=True, label=name)
+    ax.axvline(threshold, color="k", linestyle="--", label="threshold")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("density")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,121 @@
+"""Training: minibatch Adam on the negative ELBO, with exact checkpoints and resume.
+
+Everything random in training (the shuffle, the noise eps, dynamic binarization) is drawn from the
+model's Generator, and its state is saved with every checkpoint, so a resumed run continues with
+the very numbers an uninterrupted run would have drawn: the parameters come out bit-identical.
+"""
+
+import time
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .checkpoint import restore, save_checkpoint
+from .data import binarize
+from .optim import Adam
+
+BINARIZE = ("none", "static", "dynamic")
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+def evaluate(model, X, batch_size=1000, random_state=0):
+    """Mean negative ELBO of X in nats, with its parts: dict loss, reconstruction, kl.
+
+    One noise sample per example from ``random_state`` (fixed by default, so that numbers from
+    epoch to epoch compare the model, not the noise). ``loss`` is the negative ELBO whatever the
+    model's beta: reconstruction + KL.
+    """
+    rng = np.random.default_rng(random_state)
+    X = model.check_input(X)
+    rec_sum = kl_sum = 0.0
+    for start in range(0, len(X), batch_size):
+        xb = X[start:start + batch_size]
+        rec, kl = model.per_example_loss(xb, model.check_eps(
+            rng.standard_normal((len(xb), model.latent_dim)), len(xb)))
+        rec_sum += float(rec.sum())
+        kl_sum += float(kl.sum())
+    rec, kl = rec_sum / len(X), kl_sum / len(X)
+    return {"loss": rec + kl, "reconstruction": rec, "kl": kl}
+
+
+def test_targets(X_test, binarize_mode):
+    """The test set as training sees it: binarized once with a fixed seed unless mode is "none"."""
+    return X_test if binarize_mode == "none" else binarize(X_test, random_state=0)
+
+
+def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binarize_mode="none",
+        warmup_epochs=0, optimizer=None, checkpoint_path=None, resume=False, train_config=None,
+        progress=False, callback=None):
+    """Train ``model`` on ``X_train`` (N, D) and return the history, one dict per epoch.
+
+    Args:
+        epochs: the total number of epochs (a resumed run goes on until it has this many).
+        binarize_mode: "none" (grey-level targets), "static" (one Bernoulli sample of the data,
+            drawn once) or "dynamic" (a fresh Bernoulli sample of each batch, every epoch).
+        warmup_epochs: KL warm-up; epoch e (from 0) uses ``beta * min(1, e / warmup_epochs)``.
+        optimizer: default ``Adam(model.params, lr)``.
+        checkpoint_path: where to save a checkpoint after every epoch (atomically).
+        resume: continue from ``checkpoint_path`` (model, optimizer, Generator, history).
+        train_config: a JSON-able dict saved in the checkpoint (the command line's options).
+        progress: show a tqdm bar over the batches with the running loss.
+        callback: called with the history so far after each epoch, once its checkpoint is written.
+
+    Each record: epoch, beta, train_loss / train_reconstruction / train_kl (means over the epoch's
+    batches) and, with X_test, test_loss / test_reconstruction / test_kl (``evaluate``), seconds.
+    Losses are negative ELBOs in nats per example (reconstruction + KL).
+    """
+    if binarize_mode not in BINARIZE:
+        raise ValueError(f"binarize_mode must be one of {BINARIZE}; got {binarize_mode!r}")
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if int(value) != value or value < 1:
+            raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    X_train = model.check_input(X_train)
+    if X_test is not None:
+        X_test = model.check_input(X_test)
+    if X_test is not None:
+        X_test = test_targets(X_test, binarize_mode)
+    optimizer = optimizer or Adam(model.params, lr=lr)
+    history, start_epoch = [], 0
+    if resume:
+        meta = restore(model, optimizer, checkpoint_path)
+        history, start_epoch = meta["history"], meta["epoch"]
+    if binarize_mode == "static":  # one fixed sample, the same in a resumed run
+        X_train = binarize(X_train, random_state=1)
+    n = len(X_train)
+    for epoch in range(start_epoch, epochs):
+        began = time.perf_counter()
+        beta = model.beta * min(1.0, epoch / warmup_epochs) if warmup_epochs else model.beta
+        order = model.rng.permutation(n)
+        sums = np.zeros(2)  # reconstruction, kl, summed over examples
+        batches = range(0, n, batch_size)
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{epochs}", leave=False, disable=not progress)
+        for i, start in enumerate(bar):
+            xb = X_train[order[start:start + batch_size]]  # (B, D)
+            if binarize_mode == "dynamic":
+                xb = binarize(xb, model.rng)
+            parts = model.forward_backward(xb, model.draw_eps(len(xb)), beta)
+            if not np.isfinite(parts.total):
+                kept = f"; the checkpoint of epoch {epoch} is kept" if checkpoint_path else ""
+                raise TrainingDiverged(f"the loss became {parts.total} at epoch {epoch + 1}, "
+                                       f"batch {i + 1}{kept}. Try a smaller learning rate.")
+            optimizer.step()
+            sums += len(xb) * np.array([parts.reconstruction, parts.kl])
+            if i % 20 == 0:
+                bar.set_postfix(loss=f"{parts.reconstruction + parts.kl:.2f}")
+        rec, kl = (float(v) for v in sums / n)
+        record = {"epoch": epoch + 1, "beta": beta, "train_loss": rec + kl,
+                  "train_reconstruction": rec, "train_kl": kl}
+        if X_test is not None:
+            test = evaluate(model, X_test)
+            record.update(test_loss=test["loss"], test_reconstruction=test["reconstruction"],
+                          test_kl=test["kl"])
+        record["seconds"] = time.perf_counter() - began
+        history.append(record)
+        if checkpoint_path is not None:
+            save_checkpoint(checkpoint_path, model, optimizer, epoch + 1, history, train_config)
+        if callback is not None:
+            callback(history)
+    return history
