@@ -12,10 +12,10 @@ def _axes(ax, figsize):
 
 
 def tile(images, image_shape, n_cols):
-    """Images (N, H*W) -> one array (rows*H + gaps, n_cols*W + gaps) with 1-pixel white gaps."""
+    """Images (N, H*W) -> one array (rows*H + gaps, n_cols*W + gaps) with 1-pixel gaps of 0."""
     h, w = image_shape
     n_rows = -(-len(images) // n_cols)
-    canvas = np.ones((n_rows * (h + 1) - 1, n_cols * (w + 1) - 1))
+    canvas = np.zeros((n_rows * (h + 1) - 1, n_cols * (w + 1) - 1))  # gaps: 0, drawn white
     for i, image in enumerate(images):
         r, c = divmod(i, n_cols)
         canvas[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = image.reshape(h, w)

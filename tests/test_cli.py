@@ -1,0 +1,118 @@
+import json
+from urllib.error import URLError
+
+import pytest
+
+from npvae import data
+from npvae.cli import main
+
+TRAIN = ["train", "--dataset", "digits", "--hidden", "32", "--latent-dim", "2", "--quiet"]
+
+
+def run(capsys, *argv):
+    """Run the command line; usage errors end in SystemExit, as from a shell."""
+    try:
+        status = main(list(argv))
+    except SystemExit as exit:
+        status = exit.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def assert_one_line_error(status, err, *fragments):
+    assert status == 2
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("runs") / "digits"
+    assert main(TRAIN + ["--epochs", "3", "--out", str(folder)]) == 0
+    return folder
+
+
+def test_train_writes_a_run_folder(trained):
+    for name in ("checkpoint.npz", "config.json", "history.json", "history.csv", "samples.png",
+                 "reconstructions.png", "loss.png"):
+        assert (trained / name).is_file(), name
+    history = json.loads((trained / "history.json").read_text())
+    assert [r["epoch"] for r in history] == [1, 2, 3]
+    assert history[-1]["test_loss"] < history[0]["test_loss"]
+    assert json.loads((trained / "config.json").read_text())["image_shape"] == [8, 8]
+
+
+@pytest.mark.parametrize("command, files", [
+    ("sample", ["samples.png"]), ("reconstruct", ["reconstructions.png"]),
+    ("interpolate", ["interpolation.png"]), ("latent", ["latent.png", "manifold.png"]),
+])
+def test_each_command_draws_its_figure(trained, capsys, command, files):
+    for name in files:
+        (trained / name).unlink(missing_ok=True)
+    status, out, _ = run(capsys, command, "--run", str(trained))
+    assert status == 0 and "wrote" in out
+    for name in files:
+        assert (trained / name).stat().st_size > 1000
+
+
+def test_evaluate_prints_the_test_elbo(trained, capsys):
+    status, out, _ = run(capsys, "evaluate", "--run", str(trained))
+    history = json.loads((trained / "history.json").read_text())
+    assert status == 0 and f"{history[-1]['test_loss']:.3f}" in out
+
+
+def test_resume_continues_to_the_new_total(tmp_path, capsys):
+    folder = str(tmp_path / "run")
+    assert run(capsys, *TRAIN, "--epochs", "1", "--out", folder)[0] == 0
+    status, out, _ = run(capsys, "train", "--out", folder, "--epochs", "2", "--resume", "--quiet")
+    assert status == 0 and "epoch   2/2" in out and "epoch   1/2" not in out
+    assert len(json.loads((tmp_path / "run" / "history.json").read_text())) == 2
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["train", "--dataset", "cifar"], "invalid choice: 'cifar'"),
+    (TRAIN + ["--epochs", "0"], "--epochs must be at least 1; got 0"),
+    (TRAIN + ["--latent-dim", "0"], "--latent-dim must be at least 1; got 0"),
+    (TRAIN + ["--lr", "-1"], "--lr must be > 0"),
+    (TRAIN + ["--epochs", "two"], "invalid int value: 'two'"),
+    (["sample", "--run", "no/such/folder"], "is not a run folder"),
+    (["sample", "--run", "."], "no checkpoint"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_input_exits_2_with_one_line(argv, fragment, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    status, _, err = run(capsys, *argv)
+    assert_one_line_error(status, err, fragment)
+
+
+def test_an_existing_run_is_not_overwritten(trained, capsys):
+    before = (trained / "checkpoint.npz").read_bytes()
+    status, _, err = run(capsys, *TRAIN, "--out", str(trained))
+    assert_one_line_error(status, err, "already holds a run", "--resume")
+    assert (trained / "checkpoint.npz").read_bytes() == before
+
+
+def test_a_corrupt_checkpoint_exits_2(tmp_path, capsys):
+    (tmp_path / "checkpoint.npz").write_bytes(b"not a zip file")
+    status, _, err = run(capsys, "evaluate", "--run", str(tmp_path))
+    assert_one_line_error(status, err, "not a readable npvae checkpoint")
+
+
+def test_a_file_where_a_folder_is_expected(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    status, _, err = run(capsys, *TRAIN, "--out", str(tmp_path / "file"))
+    assert_one_line_error(status, err, "is a file, not a folder")
+    status, _, err = run(capsys, "latent", "--run", str(tmp_path / "file"))
+    assert_one_line_error(status, err, "is not a run folder")
+
+
+def test_offline_mnist_fails_clearly_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    def fetch(name, **kwargs):
+        raise URLError("[Errno -2] Name or service not known")
+    monkeypatch.setattr(data, "fetch_openml", fetch)
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path / "sklearn"))
+    status, _, err = run(capsys, "train", "--out", str(tmp_path / "run"), "--quiet")
+    assert_one_line_error(status, err, "mnist could not be downloaded", "--dataset digits",
+                          "--data-dir")
+    assert not (tmp_path / "run").exists()

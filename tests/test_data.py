@@ -1,0 +1,140 @@
+import gzip
+from types import SimpleNamespace
+from urllib.error import URLError
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from npvae import data
+from npvae.data import DataError, binarize, load_digits_split, load_idx_dir, read_idx, write_idx
+
+
+def fake_openml(calls):
+    """A stand-in for fetch_openml: MNIST's shapes and types (float pixels, string labels)."""
+    rng = np.random.default_rng(0)
+    pixels = np.zeros((70_000, 784))
+    pixels[:, 300:310] = rng.integers(0, 256, size=(70_000, 10))
+    labels = (np.arange(70_000) % 10).astype(str).astype(object)
+
+    def fetch(name, **kwargs):
+        calls.append((name, kwargs))
+        return SimpleNamespace(data=pixels, target=labels)
+    return fetch, pixels
+
+
+def test_load_openml_scales_splits_and_caches(tmp_path, monkeypatch):
+    calls = []
+    fetch, pixels = fake_openml(calls)
+    monkeypatch.setattr(data, "fetch_openml", fetch)
+    d = data.load_openml("mnist", data_home=tmp_path)
+    assert calls[0][0] == "mnist_784" and calls[0][1]["as_frame"] is False
+    assert calls[0][1]["parser"] == "liac-arff"  # needs no pandas
+    assert d.X_train.shape == (60_000, 784) and d.X_test.shape == (10_000, 784)
+    assert d.X_train.dtype == np.float32 and d.y_train.dtype == np.int64
+    np.testing.assert_array_equal(d.X_test[:, 300:310] * 255, pixels[60_000:, 300:310])
+    assert 0 <= d.X_train.min() and d.X_train.max() <= 1 and d.X_train.max() > 0.99
+    assert list(d.y_train[:12]) == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
+    assert d.y_test[0] == 0  # row 60,000
+    assert (tmp_path / "npvae" / "mnist.npz").is_file()
+
+    def offline(name, **kwargs):
+        raise AssertionError("the cache should have been used")
+    monkeypatch.setattr(data, "fetch_openml", offline)
+    again = data.load_openml("mnist", data_home=tmp_path)
+    assert np.array_equal(again.X_train, d.X_train) and np.array_equal(again.y_test, d.y_test)
+
+
+def test_fashion_mnist_has_its_openml_name(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(data, "fetch_openml", fake_openml(calls)[0])
+    data.load_openml("fashion-mnist", data_home=tmp_path)
+    assert calls[0][0] == "Fashion-MNIST"
+
+
+def test_no_network_gives_one_clear_message_and_writes_nothing(tmp_path, monkeypatch):
+    def fetch(name, **kwargs):
+        raise URLError("[Errno -2] Name or service not known")
+    monkeypatch.setattr(data, "fetch_openml", fetch)
+    with pytest.raises(DataError) as info:
+        data.load_openml("mnist", data_home=tmp_path)
+    message = str(info.value)
+    assert "mnist could not be downloaded" in message
+    assert "--dataset digits" in message and "--data-dir" in message
+    assert not any(p.is_file() for p in tmp_path.rglob("*"))
+
+
+@settings(deadline=None, max_examples=20)
+@given(n=st.integers(1, 5), h=st.integers(1, 6), w=st.integers(1, 6), gz=st.booleans())
+def test_idx_files_read_back_exactly(tmp_path_factory, n, h, w, gz):
+    folder = tmp_path_factory.mktemp("idx")
+    images = np.random.default_rng(n * h * w).integers(0, 256, (n, h, w), dtype=np.uint8)
+    path = folder / ("images.gz" if gz else "images")
+    write_idx(path, images)
+    assert np.array_equal(read_idx(path), images)
+
+
+@pytest.mark.parametrize("corrupt, message", [
+    (lambda raw: b"\x01\x02" + raw[2:], "bad magic number"),
+    (lambda raw: raw[:2] + b"\x0d" + raw[3:], "type code"),
+    (lambda raw: raw[:-5], "truncated or corrupt"),
+    (lambda raw: raw + b"\x00", "truncated or corrupt"),
+    (lambda raw: raw[:6], "truncated IDX header"),
+    (lambda raw: b"", "bad magic number"),
+])
+def test_corrupt_idx_files_get_a_clear_error(tmp_path, corrupt, message):
+    path = tmp_path / "images"
+    write_idx(path, np.zeros((3, 4, 5), dtype=np.uint8))
+    path.write_bytes(corrupt(path.read_bytes()))
+    with pytest.raises(DataError, match=message):
+        read_idx(path)
+
+
+def test_a_truncated_gzip_file_gets_a_clear_error(tmp_path):
+    path = tmp_path / "images.gz"
+    write_idx(path, np.zeros((30, 4, 5), dtype=np.uint8))
+    path.write_bytes(path.read_bytes()[:20])
+    with pytest.raises(DataError, match="cannot read"):
+        read_idx(path)
+
+
+def write_mnist_folder(folder, n_train=30, n_test=10):
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10)
+
+
+def test_load_idx_dir(tmp_path):
+    write_mnist_folder(tmp_path)
+    d = load_idx_dir(tmp_path)
+    assert d.X_train.shape == (30, 784) and d.X_test.shape == (10, 784)
+    assert d.X_train.dtype == np.float32 and d.X_train.max() <= 1 and d.image_shape == (28, 28)
+    with gzip.open(tmp_path / "train-images-idx3-ubyte.gz") as f:
+        first = np.frombuffer(f.read()[16:16 + 784], dtype=np.uint8)
+    np.testing.assert_array_equal(d.X_train[0] * 255, first)
+
+
+def test_load_idx_dir_names_a_missing_or_mismatched_file(tmp_path):
+    write_mnist_folder(tmp_path)
+    (tmp_path / "t10k-labels-idx1-ubyte").unlink()
+    with pytest.raises(DataError, match="no t10k-labels-idx1-ubyte"):
+        load_idx_dir(tmp_path)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.arange(11) % 10)
+    with pytest.raises(DataError, match="do not match"):
+        load_idx_dir(tmp_path)
+
+
+def test_digits_split_is_fixed_scaled_and_stratified():
+    a, b = load_digits_split(), load_digits_split()
+    assert np.array_equal(a.X_train, b.X_train) and a.X_train.dtype == np.float32
+    assert a.X_train.shape[1] == 64 and len(a.X_train) + len(a.X_test) == 1797
+    assert a.X_train.min() == 0 and a.X_train.max() == 1
+    assert np.bincount(a.y_test).min() >= 35  # every class in the test set
+
+
+def test_binarize_draws_bernoulli_pixels(rng):
+    X = np.full((200, 100), 0.3, dtype=np.float32)
+    B = binarize(X, rng)
+    assert B.dtype == np.float32 and set(np.unique(B)) <= {0.0, 1.0}
+    assert abs(B.mean() - 0.3) < 0.01
