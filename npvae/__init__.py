@@ -3,9 +3,10 @@
 from .layers import Dense, ReLU, Sequential, Sigmoid, Tanh
 from .optim import SGD, Adam
 from .params import Parameters
+from .train import evaluate, fit
 from .vae import VAE, LossParts
 
 __version__ = "0.1.0"
 
 __all__ = ["VAE", "LossParts", "Dense", "ReLU", "Tanh", "Sigmoid", "Sequential", "Adam", "SGD",
-           "Parameters"]
+           "Parameters", "fit", "evaluate"]
