@@ -6,8 +6,15 @@ has error O(h^2) from truncation and O(eps_machine * |f| / h) from round-off; in
 h = 1e-5 both are around 1e-10 relative, so a correct gradient agrees to about 1e-8 and a wrong
 one is off by far more. Do checks in float64: in float32 round-off alone is about 1e-3.
 
-The relative error of one coordinate is ``|a - n| / max(1e-8, |a| + |n|)`` (a: analytic,
-n: numerical); the floor keeps coordinates where both are ~0 from dividing by zero.
+The relative error of one coordinate is ``|a - n| / max(floor, |a| + |n|)`` (a: analytic,
+n: numerical), with floor 1e-8 by convention, which keeps coordinates where both are ~0 from
+dividing by zero. But round-off in f itself (about 2.2e-16 * |f| in float64) makes every numerical
+derivative uncertain by ``2.2e-16 * |f| / h`` at best (a sum of many terms carries a few such
+units), so a gradient smaller than that divided by the tolerance cannot be checked to that
+relative error, however right it is. ``check_model`` and ``check_layer`` therefore raise the floor
+to ``10 * 2.2e-16 * |f| / (h * tol)`` (``resolvable_floor``): coordinates below it are judged by
+their absolute error ``|a - n| / floor``. For a small model (|f| ~ 5, h = 1e-5, tol = 1e-6) that
+floor is ~1e-3; for the MNIST-sized one (|f| ~ 900, h = 1e-4) ~2e-2.
 Near a ReLU kink a step of h can cross from one side to the other, and the numerical derivative
 there is an average of two slopes: a large error at a single coordinate is then no bug.
 """
@@ -23,14 +30,17 @@ DEFAULT_TOL = 1e-6
 DEFAULT_FLOOR = 1e-8
 
 
+def resolvable_floor(f_value, h=DEFAULT_H, tol=DEFAULT_TOL):
+    """The smallest |a| + |n| whose relative error round-off in f lets us resolve to ``tol``:
+    ten units in the last place of f, divided by h and by tol."""
+    return max(DEFAULT_FLOOR, 10 * np.finfo(np.float64).eps * abs(f_value) / (h * tol))
+
+
 def rel_error(analytic, numerical, floor=DEFAULT_FLOOR):
     """Elementwise ``|a - n| / max(floor, |a| + |n|)``.
 
-    The floor (1e-8 by convention) keeps coordinates where both are ~0 from dividing by zero. For
-    a large model, raise it: round-off makes the numerical gradient uncertain by about
-    ``1e-16 * |f| / h`` (1e-9 for a loss of 1000 nats and h = 1e-4), which is a large relative
-    error on a coordinate whose gradient is that small; with a floor above it, such coordinates
-    are judged by their absolute error ``|a - n| / floor`` instead.
+    The floor (1e-8 by convention) keeps coordinates where both are ~0 from dividing by zero;
+    see the module docstring for when to raise it.
     """
     a, n = np.asarray(analytic), np.asarray(numerical)
     return np.abs(a - n) / np.maximum(floor, np.abs(a) + np.abs(n))
@@ -90,14 +100,16 @@ def check_array(name, f, x, analytic, h=DEFAULT_H, tol=DEFAULT_TOL, n_coords=Non
 
 
 def check_model(model, x, eps, h=DEFAULT_H, tol=DEFAULT_TOL, n_coords=None, random_state=None,
-                floor=DEFAULT_FLOOR):
+                floor=None):
     """Check ``model.loss_and_grads(x, eps)`` for every named parameter; one ``CheckRow`` each.
 
     The model must give ``named_parameters()``, ``loss_and_grads(x, eps)`` and ``loss(x, eps)``
     (whose ``.total`` is the same loss without gradients), like ``npvae.VAE``. Use float64.
+    ``floor=None``: ``resolvable_floor`` of the loss.
     """
     rng = check_random_state(random_state)
-    _, grads = model.loss_and_grads(x, eps)
+    value, grads = model.loss_and_grads(x, eps)
+    floor = resolvable_floor(value, h, tol) if floor is None else floor
     loss = lambda: model.loss(x, eps).total  # noqa: E731
     return [check_array(name, loss, value, grads[name], h, tol, n_coords, rng, floor)
             for name, value in model.named_parameters()]
@@ -116,11 +128,14 @@ def check_layer(layer, x, h=DEFAULT_H, tol=DEFAULT_TOL, random_state=None):
     dx = layer.backward(dy)
     if not np.array_equal(dy, dy_before):
         raise ValueError(f"{type(layer).__name__}.backward changed its argument dy")
+    dx = None if dx is None else np.array(dx, copy=True)  # layers may reuse the array
     grads = {key: np.array(g, copy=True) for key, g in layer.grads.items()}
     loss = lambda: float(np.sum(layer.forward(x) * dy))  # noqa: E731
-    rows = [check_array(key, loss, value, grads[key], h, tol) for key, value in layer.params.items()]
+    floor = resolvable_floor(loss(), h, tol)
+    rows = [check_array(key, loss, value, grads[key], h, tol, floor=floor)
+            for key, value in layer.params.items()]
     if dx is not None:
-        rows.append(check_array("x (input)", loss, x, dx, h, tol))
+        rows.append(check_array("x (input)", loss, x, dx, h, tol, floor=floor))
     return rows
 
 
