@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .layers import Dense, mlp, sigmoid
-from .losses import bernoulli_nll, gaussian_nll, kl_normal
+from .losses import BernoulliNLL, GaussianNLL, kl_normal
 from .params import Parameters, check_dtype, check_random_state
 
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -119,6 +119,7 @@ class VAE:
         self.mu_head = Dense(last, K, self.rng, self.dtype, input_grad=bool(H))
         self.logvar_head = Dense(last, K, self.rng, self.dtype, input_grad=bool(H))
         self.decoder = mlp((K, *H[::-1], D), activation, random_state=self.rng, dtype=self.dtype)
+        self.nll = BernoulliNLL() if likelihood == "bernoulli" else GaussianNLL(gaussian_std)
         self.params = Parameters([*self.encoder.named_layers("encoder"),
                                   ("mu_head", self.mu_head), ("logvar_head", self.logvar_head),
                                   *self.decoder.named_layers("decoder")], self.dtype)
@@ -178,16 +179,10 @@ class VAE:
         logvar_raw = self.logvar_head.forward(h)
         return mu, np.minimum(logvar_raw, LOGVAR_MAX), logvar_raw
 
-    def _nll(self, out, x, grad=True):
-        """-log p(x | z) per example (N,) and its gradient with respect to the decoder output."""
-        if self.likelihood == "bernoulli":
-            return bernoulli_nll(out, x, grad)
-        return gaussian_nll(out, x, self.gaussian_std, grad)
-
     def encode(self, x):
         """Posterior parameters: x (N, D) -> mu (N, K), logvar (N, K)."""
         mu, logvar, _ = self._encode(self.check_input(x))
-        return mu, logvar
+        return mu.copy(), logvar  # mu is the head's work array: copied, so it stays the caller's
 
     def reparameterize(self, mu, logvar, eps):
         """``z = mu + exp(logvar / 2) * eps`` (see ``npvae.vae.reparameterize``)."""
@@ -199,7 +194,7 @@ class VAE:
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(f"z must be 2-D (n_samples, {self.latent_dim}); got shape {z.shape}")
         out = self.decoder.forward(np.ascontiguousarray(z, dtype=self.dtype))
-        return sigmoid(out) if self.likelihood == "bernoulli" else out
+        return sigmoid(out) if self.likelihood == "bernoulli" else out.copy()
 
     def sample(self, n, random_state=None):
         """Decode n draws from the prior: (n, D). ``random_state=None`` uses the model's Generator."""
@@ -219,7 +214,7 @@ class VAE:
         x = self.check_input(x)
         eps = self.draw_eps(len(x)) if eps is None else self.check_eps(eps, len(x))
         mu, logvar, _ = self._encode(x)
-        rec, _ = self._nll(self.decoder.forward(reparameterize(mu, logvar, eps)), x, grad=False)
+        rec = self.nll.forward(self.decoder.forward(reparameterize(mu, logvar, eps)), x)
         kl, _, _ = kl_normal(mu, logvar)
         return rec, kl
 
@@ -244,10 +239,10 @@ class VAE:
         mu, logvar, logvar_raw = self._encode(x)  # (N, K) each
         z = reparameterize(mu, logvar, eps)  # (N, K)
         out = self.decoder.forward(z)  # (N, D)
-        rec, dout = self._nll(out, x)  # (N,), (N, D)
+        rec = self.nll.forward(out, x)  # (N,)
         kl, dmu_kl, dlogvar_kl = kl_normal(mu, logvar)  # (N,), (N, K), (N, K)
 
-        dout /= n  # the loss is a mean over the batch
+        dout = self.nll.backward(1 / n)  # (N, D); 1/n because the loss is a mean over the batch
         dz = self.decoder.backward(dout)  # (N, K)
         dmu, dlogvar = reparameterize_backward(dz, logvar, eps)
         dmu += (beta / n) * dmu_kl

@@ -1,9 +1,10 @@
 import numpy as np
+import pytest
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra.numpy import arrays
 
 from npvae.gradcheck import numerical_gradient, rel_error
-from npvae.losses import bernoulli_nll, gaussian_nll, kl_normal
+from npvae.losses import BernoulliNLL, GaussianNLL, kl_normal
 from npvae.vae import reparameterize, reparameterize_backward
 
 
@@ -59,6 +60,12 @@ def test_reparameterization_gradients_match_finite_differences(rng):
     assert rel_error(dlogvar, numerical_gradient(f, logvar)).max() < 1e-8
 
 
+def bernoulli_nll(logits, x):
+    """Value and gradient of the summed loss, through the layer interface."""
+    loss = BernoulliNLL()
+    return loss.forward(logits, x).copy(), loss.backward(1.0).copy()
+
+
 def reference_bce(logits, x):
     """log(1 + exp(l)) - x l with numpy's own stable logaddexp, as an independent reference."""
     return (np.logaddexp(0, logits) - x * logits).sum(axis=1)
@@ -81,16 +88,27 @@ def test_bernoulli_nll_of_a_certain_correct_prediction_is_zero():
     assert nll[0] == 0.0
 
 
-def test_likelihood_gradients_match_finite_differences(rng):
-    x = rng.random((3, 5))
-    for nll in (bernoulli_nll, lambda out, x: gaussian_nll(out, x, std=0.7)):
-        out = rng.standard_normal((3, 5)) * 3
-        _, grad = nll(out, x)
-        numerical = numerical_gradient(lambda: nll(out, x)[0].sum(), out)
-        assert rel_error(grad, numerical).max() < 1e-8
+def test_bernoulli_nll_matches_the_reference_in_float64(rng):
+    logits, x = rng.standard_normal((6, 9)) * 6, rng.random((6, 9))
+    np.testing.assert_allclose(bernoulli_nll(logits, x)[0], reference_bce(logits, x), rtol=1e-14)
+
+
+@pytest.mark.parametrize("loss", [BernoulliNLL(), GaussianNLL(std=0.7)])
+def test_likelihood_gradients_match_finite_differences(rng, loss):
+    x, out = rng.random((3, 5)), rng.standard_normal((3, 5)) * 3
+    dnll = rng.standard_normal(3)  # a different weight for each example's loss
+    loss.forward(out, x)
+    grad = loss.backward(dnll).copy()
+    numerical = numerical_gradient(lambda: np.dot(loss.forward(out, x), dnll), out)
+    assert rel_error(grad, numerical).max() < 1e-8
+
+
+def test_likelihood_backward_before_forward_is_an_error():
+    with pytest.raises(RuntimeError, match="before forward"):
+        BernoulliNLL().backward(1.0)
 
 
 def test_gaussian_nll_is_the_normal_log_density():
     mean, x, std = np.array([[0.2, -1.0]]), np.array([[0.5, 0.5]]), 0.3
     expected = -np.sum(-0.5 * ((x - mean) / std) ** 2 - np.log(std) - 0.5 * np.log(2 * np.pi))
-    np.testing.assert_allclose(gaussian_nll(mean, x, std)[0], [expected], rtol=1e-14)
+    np.testing.assert_allclose(GaussianNLL(std).forward(mean, x), [expected], rtol=1e-14)
