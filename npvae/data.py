@@ -170,7 +170,10 @@ def load_dataset(name, data_dir=None, data_home=None):
     return load_openml(name, data_home)
 
 
-def binarize(X, random_state=None):
-    """A Bernoulli sample of each pixel: ``x_b = [u < x]``, u ~ U(0, 1). Same shape and dtype."""
+def binarize(X, random_state=None, out=None):
+    """A Bernoulli sample of each pixel: ``x_b = [u < x]``, u ~ U(0, 1). Same shape and dtype.
+
+    ``out``: an array (not X itself) to write the sample into, as the training loop does."""
     rng = check_random_state(random_state)
-    return (rng.random(X.shape, dtype=X.dtype) < X).astype(X.dtype)
+    u = rng.random(X.shape, dtype=X.dtype, out=out)
+    return np.less(u, X, out=u, casting="unsafe")  # 1.0 where u < x, else 0.0

@@ -85,6 +85,10 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
     if binarize_mode == "static":  # one fixed sample, the same in a resumed run
         X_train = binarize(X_train, random_state=1)
     n = len(X_train)
+    # reused for every batch (fresh memory each step costs page faults): the gathered rows, and
+    # their Bernoulli sample for dynamic binarization
+    batch = np.empty((min(batch_size, n), X_train.shape[1]), X_train.dtype)
+    sample = np.empty_like(batch)
     for epoch in range(start_epoch, epochs):
         began = time.perf_counter()
         beta = model.beta * min(1.0, epoch / warmup_epochs) if warmup_epochs else model.beta
@@ -93,9 +97,10 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
         batches = range(0, n, batch_size)
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{epochs}", leave=False, disable=not progress)
         for i, start in enumerate(bar):
-            xb = X_train[order[start:start + batch_size]]  # (B, D)
+            rows = order[start:start + batch_size]
+            xb = np.take(X_train, rows, axis=0, out=batch[:len(rows)])  # (B, D)
             if binarize_mode == "dynamic":
-                xb = binarize(xb, model.rng)
+                xb = binarize(xb, model.rng, out=sample[:len(rows)])
             parts = model.forward_backward(xb, model.draw_eps(len(xb)), beta)
             if not np.isfinite(parts.total):
                 kept = f"; the checkpoint of epoch {epoch} is kept" if checkpoint_path else ""
