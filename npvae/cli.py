@@ -1,4 +1,5 @@
-"""The ``npvae`` command line: train, evaluate, sample, reconstruct, interpolate, latent.
+"""The ``npvae`` command line: train, evaluate, sample, reconstruct, interpolate, latent,
+gradcheck.
 
 A run folder (``--out`` of train, ``--run`` of the others) holds:
     checkpoint.npz   parameters, optimizer and Generator state, history, configuration
@@ -19,6 +20,8 @@ from statistics import NormalDist
 
 import numpy as np
 
+from .checks import (BROKEN, Section, broken, load_object, make_layer, optimizer_rows, report,
+                     standard_sections, user_layer_rows)
 from .checkpoint import CheckpointError, load_model, read_checkpoint, write_text_atomically
 from .data import DATASETS, DataError, load_dataset
 from .train import BINARIZE, TrainingDiverged, evaluate, fit, test_targets
@@ -107,6 +110,18 @@ def build_parser():
         if name == "interpolate":
             sub.add_argument("--pairs", type=int, default=6)
             sub.add_argument("--steps", type=int, default=10)
+    check = commands.add_parser("gradcheck", help="check every gradient against finite differences")
+    check.add_argument("--seed", type=int, default=0, help="seed of the inputs and noise")
+    check.add_argument("--broken", choices=sorted(BROKEN),
+                       help="run the checks on a deliberately wrong formula, to see a failure")
+    check.add_argument("--layer", metavar="MODULE:CLASS",
+                       help="check your own layer class (module or path/to/file.py)")
+    check.add_argument("--inputs", type=int, default=5, help="input width for --layer")
+    check.add_argument("--outputs", type=int, default=4,
+                       help="output width for --layer, if its class takes (inputs, outputs)")
+    check.add_argument("--optimizer", metavar="MODULE:CLASS",
+                       help="check your own Adam's first two steps")
+    check.set_defaults(func=cmd_gradcheck)
     return parser
 
 
@@ -310,6 +325,36 @@ def cmd_evaluate(args):
           f"(reconstruction {result['reconstruction']:.3f}, KL {result['kl']:.3f}), "
           f"{len(X_test)} images of {config.dataset}")
     return 0
+
+
+def cmd_gradcheck(args):
+    """Exit status 0 when every check passes, 1 when one fails (2 for bad input, as elsewhere)."""
+    check_count("inputs", args.inputs)
+    check_count("outputs", args.outputs)
+    if args.layer or args.optimizer:
+        sections = []
+        if args.layer:
+            layer_class = load_object(args.layer)
+            try:
+                layer = make_layer(layer_class, args.inputs, args.outputs)
+                rows = user_layer_rows(layer, args.inputs, args.seed)
+            except TypeError as error:
+                raise ValueError(str(error)) from None
+            except Exception as error:  # the user's own code failed: one line, exit 2
+                raise ValueError(f"{args.layer} raised {type(error).__name__}: {error}") from None
+            sections.append(Section(f"{args.layer} (your layer)", rows))
+        if args.optimizer:
+            rows = optimizer_rows(load_object(args.optimizer))
+            sections.append(Section(f"{args.optimizer}: Adam's first two steps", rows, tol=1e-10))
+    elif args.broken:
+        print(f"BROKEN on purpose ({args.broken}): {BROKEN[args.broken][2]}\n")
+        with broken(args.broken):
+            sections = standard_sections(args.seed)
+    else:
+        sections = standard_sections(args.seed)
+    text, passed = report(sections)
+    print(text)
+    return 0 if passed else 1
 
 
 def main(argv=None):

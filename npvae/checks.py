@@ -1,0 +1,270 @@
+"""The checks ``npvae gradcheck`` runs: every piece of the VAE against finite differences.
+
+Each check gives rows of ``npvae.gradcheck.CheckRow``, in float64 with fixed noise. ``broken(name)``
+swaps in a deliberately wrong backward formula, to show what a failing report looks like.
+"""
+
+import contextlib
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import losses, vae
+from .gradcheck import (DEFAULT_H, DEFAULT_TOL, CheckRow, check_array, check_layer, check_model, format_report,
+                        rel_error, resolvable_floor)
+from .layers import Dense, ReLU, Sigmoid, Tanh
+from .params import Parameters
+
+
+def away_from_kink(rng, shape, margin=0.1):
+    """Standard normal numbers moved at least ``margin`` away from 0, ReLU's kink."""
+    x = rng.standard_normal(shape)
+    return np.where(x >= 0, x + margin, x - margin)
+
+
+def check_function(f, inputs, analytic):
+    """Rows for a function of several arrays: ``f()`` reads ``inputs`` (dict name -> array,
+    perturbed in place) and ``analytic`` gives its gradient for each name."""
+    floor = resolvable_floor(f())
+    return [check_array(name, f, x, analytic[name], floor=floor) for name, x in inputs.items()]
+
+
+def kl_rows(rng):
+    mu, logvar, w = rng.standard_normal((4, 3)), rng.standard_normal((4, 3)), rng.standard_normal(4)
+    _, dmu, dlogvar = losses.kl_normal(mu, logvar)
+    f = lambda: np.dot(losses.kl_normal(mu, logvar)[0], w)  # noqa: E731
+    return check_function(f, {"mu": mu, "logvar": logvar}, {"mu": dmu * w[:, None],
+                                                          "logvar": dlogvar * w[:, None]})
+
+
+def reparameterization_rows(rng):
+    mu, logvar = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+    eps, dz = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+    dmu, dlogvar = vae.reparameterize_backward(dz, logvar, eps)
+    f = lambda: np.sum(vae.reparameterize(mu, logvar, eps) * dz)  # noqa: E731
+    return check_function(f, {"mu": mu, "logvar": logvar}, {"mu": dmu, "logvar": dlogvar})
+
+
+def likelihood_rows(loss, rng):
+    x, out, w = rng.random((4, 6)), rng.standard_normal((4, 6)) * 3, rng.standard_normal(4)
+    loss.forward(out, x)
+    dout = loss.backward(w).copy()
+    return check_function(lambda: np.dot(loss.forward(out, x), w), {"logits or mean": out},
+                          {"logits or mean": dout})
+
+
+def smallest_relu_input(model, x, eps):
+    """The smallest |input| of any ReLU in the model for this batch. A check can fail at a kink,
+    with no bug, when a step of h moves such an input across 0."""
+    smallest = np.inf
+
+    def run(net, h):
+        nonlocal smallest
+        for layer in net.layers:
+            if isinstance(layer, ReLU):
+                smallest = min(smallest, float(np.abs(h).min()))
+            h = layer.forward(h)
+        return h
+
+    h = run(model.encoder, x)
+    logvar = np.minimum(model.logvar_head.forward(h), vae.LOGVAR_MAX)
+    run(model.decoder, vae.reparameterize(model.mu_head.forward(h), logvar, eps))
+    return smallest
+
+
+@dataclass
+class Section:
+    """One block of the report: a title, its rows, their tolerance and a note to print."""
+    title: str
+    rows: list
+    tol: float = DEFAULT_TOL
+    note: str = None
+
+
+def standard_sections(random_state=0):
+    """Every check of npvae's own code, as a list of ``Section``."""
+    rng = np.random.default_rng(random_state)
+    dense = Dense(5, 4, rng, np.float64)
+    dense.params["b"][...] = rng.standard_normal(4)
+    sections = [Section("Dense 5 -> 4", check_layer(dense, rng.standard_normal((3, 5)),
+                                                    random_state=rng))]
+    for layer in (ReLU(), Tanh(), Sigmoid()):
+        sections.append(Section(type(layer).__name__,
+                                check_layer(layer, away_from_kink(rng, (3, 5)), random_state=rng)))
+    sections += [Section("KL(N(mu, exp(logvar)) || N(0, I))", kl_rows(rng)),
+                 Section("Bernoulli NLL from logits", likelihood_rows(losses.BernoulliNLL(), rng)),
+                 Section("Gaussian NLL", likelihood_rows(losses.GaussianNLL(0.5), rng)),
+                 Section("Reparameterization z = mu + exp(logvar / 2) * eps",
+                         reparameterization_rows(rng))]
+    for likelihood in ("bernoulli", "gaussian"):
+        model = vae.VAE(12, (8, 6), 3, likelihood=likelihood, beta=0.7, dtype=np.float64,
+                        random_state=rng)
+        for name, value in model.named_parameters():  # biases start at 0: a layer dead for an
+            if name.endswith(".b"):  # example would put the next layer's inputs exactly on a kink
+                value[...] = 0.1 * rng.standard_normal(value.shape)
+        x, eps = rng.random((5, 12)), rng.standard_normal((5, 3))
+        rows = check_model(model, x, eps)
+        sections.append(Section(f"Whole VAE 12-8-6-3, {likelihood} likelihood, beta 0.7", rows,
+                                note=kink_note(model, x, eps, rows)))
+    return sections
+
+
+KINK_NOTE = ("note: a ReLU input here lies {distance:.1e} from the kink at 0. A step of h = {h:g} "
+             "carries it across, and the numerical derivative then averages the slopes 0 and 1 "
+             "while the analytic one takes a side: the kink, not a bug. Try another --seed.")
+
+
+def kink_note(model, x, eps, rows, h=DEFAULT_H):
+    """An explanation when failing rows are a ReLU kink: some ReLU input is within h / 10 of 0,
+    or within 10 h and the rows pass with a step of h / 10. A wrong gradient fails at any step."""
+    failed = [r.name for r in rows if not r.passed]
+    distance = smallest_relu_input(model, x, eps)
+    if not failed or distance > 10 * h:
+        return None
+    if distance >= h / 10:
+        again = {r.name: r.passed for r in check_model(model, x, eps, h=h / 10)}
+        if not all(again[name] for name in failed):
+            return None
+    return KINK_NOTE.format(distance=distance, h=h)
+
+
+# ---- deliberately broken variants --------------------------------------------------------------
+
+def _variance_as_std(dz, logvar, eps):
+    """WRONG: differentiates z = mu + exp(logvar) * eps, the classic mix-up of the standard
+    deviation with the variance, while the forward pass uses exp(logvar / 2)."""
+    return dz.copy(), dz * eps * np.exp(logvar)
+
+
+def _kl_without_half(mu, logvar):
+    """WRONG: the KL with dKL/dlogvar lacking its factor 1/2."""
+    var = np.exp(logvar)
+    kl = -0.5 * (1 + logvar - mu * mu - var).sum(axis=1)
+    return kl, mu.copy(), var - 1  # right: (var - 1) / 2
+
+
+BROKEN = {
+    "variance-as-std": ([(vae, "reparameterize_backward")], _variance_as_std,
+                        "backprop through z treats exp(logvar) as the standard deviation"),
+    "kl-without-half": ([(vae, "kl_normal"), (losses, "kl_normal")], _kl_without_half,
+                        "the KL's gradient with respect to logvar lacks its factor 1/2"),
+}
+
+
+@contextlib.contextmanager
+def broken(name):
+    """Within the block npvae uses the wrong formula ``BROKEN[name]``, in the model and in the
+    checks of its pieces alike."""
+    places, wrong, _ = BROKEN[name]
+    saved = [getattr(module, attribute) for module, attribute in places]
+    for module, attribute in places:
+        setattr(module, attribute, wrong)
+    try:
+        yield
+    finally:
+        for (module, attribute), right in zip(places, saved):
+            setattr(module, attribute, right)
+
+
+# ---- a user's own layer and optimizer ----------------------------------------------------------
+
+def check_interface(layer):
+    """Raise TypeError naming what is missing if ``layer`` does not follow the layer interface."""
+    missing = [name for name in ("forward", "backward") if not callable(getattr(layer, name, None))]
+    for name in ("params", "grads"):
+        if not isinstance(getattr(layer, name, None), dict):
+            missing.append(f"a dict {name}")
+    if missing:
+        raise TypeError(f"{type(layer).__name__} does not follow the layer interface: it lacks "
+                        + ", ".join(missing))
+    if set(layer.params) != set(layer.grads):
+        raise TypeError(f"{type(layer).__name__}: params and grads must have the same keys; got "
+                        f"{sorted(layer.params)} and {sorted(layer.grads)}")
+    for key, value in layer.params.items():
+        if np.shape(layer.grads[key]) != np.shape(value):
+            raise TypeError(f"{type(layer).__name__}: grads[{key!r}] must have the shape of "
+                            f"params[{key!r}], {np.shape(value)}")
+        if np.asarray(value).dtype != np.float64:
+            raise TypeError(f"{type(layer).__name__}: params[{key!r}] must be float64 for a "
+                            f"gradient check; got {np.asarray(value).dtype}")
+
+
+def user_layer_rows(layer, n_inputs, random_state=0):
+    check_interface(layer)
+    rng = np.random.default_rng(random_state)
+    return check_layer(layer, away_from_kink(rng, (4, n_inputs)), random_state=rng)
+
+
+def optimizer_rows(optimizer_class, lr=0.1, betas=(0.9, 0.999), eps=1e-8, tol=1e-10):
+    """Adam's first two steps against the values written out from its equations (no finite
+    differences here: the rows compare the parameter vector after each step, relative error).
+    ``optimizer_class(params, lr=, betas=, eps=)`` must update ``params.vector`` from
+    ``params.grad`` in ``step()``."""
+    params = Parameters([("layer", Dense(1, 1))], np.float64)
+    params.vector[...] = [1.0, -2.0]
+    opt = optimizer_class(params, lr=lr, betas=betas, eps=eps)
+    g1, g2 = np.array([0.5, -1.0]), np.array([0.1, 0.3])
+    b1, b2 = betas
+    m, v, theta, rows = np.zeros(2), np.zeros(2), params.vector.copy(), []
+    for t, g in ((1, g1), (2, g2)):
+        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+        theta = theta - lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
+        params.grad[...] = g
+        opt.step()
+        worst = float(rel_error(params.vector, theta).max())
+        rows.append(CheckRow(f"theta after step {t}", theta.shape, float(np.abs(g).max()), worst,
+                             theta.size, worst <= tol))
+    return rows
+
+
+def load_object(spec):
+    """``module:Name`` or ``path/to/file.py:Name`` -> the object (ValueError if not found)."""
+    location, _, name = spec.rpartition(":")
+    if not location or not name:
+        raise ValueError(f"expected module:Class or path/to/file.py:Class; got {spec!r}")
+    try:
+        if location.endswith(".py") or os.sep in location:
+            path = Path(location)
+            if not path.is_file():
+                raise ValueError(f"no file {path}")
+            module_spec = importlib.util.spec_from_file_location(path.stem, path)
+            module = importlib.util.module_from_spec(module_spec)
+            module_spec.loader.exec_module(module)
+        else:
+            if os.getcwd() not in sys.path:
+                sys.path.insert(0, os.getcwd())
+            module = importlib.import_module(location)
+    except ValueError:
+        raise
+    except Exception as error:  # the user's own code: say what it raised, in one line
+        raise ValueError(f"cannot import {location}: {type(error).__name__}: {error}") from None
+    if not hasattr(module, name):
+        raise ValueError(f"{location} has no {name}")
+    return getattr(module, name)
+
+
+def make_layer(layer_class, n_inputs, n_outputs):
+    """``layer_class()``, or ``layer_class(n_inputs, n_outputs)`` if it needs sizes."""
+    try:
+        return layer_class()
+    except TypeError:
+        return layer_class(n_inputs, n_outputs)
+
+
+def report(sections):
+    """The text of a report and whether every row passed."""
+    lines, all_passed = [], True
+    for section in sections:
+        lines += ["", f"== {section.title}", format_report(section.rows, section.tol)]
+        all_passed &= all(r.passed for r in section.rows)
+        if section.note:
+            lines.append(section.note)
+    n_rows = sum(len(s.rows) for s in sections)
+    n_failed = sum(not r.passed for s in sections for r in s.rows)
+    lines += ["", f"gradient check: {n_rows - n_failed} of {n_rows} rows passed"
+              + ("" if all_passed else f", {n_failed} FAILED")]
+    return "\n".join(lines).lstrip("\n"), all_passed

@@ -1,0 +1,154 @@
+import textwrap
+
+import numpy as np
+import pytest
+
+from npvae import VAE
+from npvae.checks import BROKEN, kink_note, smallest_relu_input
+from npvae.cli import main
+from npvae.gradcheck import check_model
+
+
+def run(capsys, *argv):
+    try:
+        status = main(list(argv))
+    except SystemExit as exit:
+        status = exit.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_gradcheck_passes_on_npvae(capsys):
+    status, out, _ = run(capsys, "gradcheck")
+    assert status == 0, out
+    assert "gradient check: 40 of 40 rows passed" in out
+    for title in ("Dense", "ReLU", "Tanh", "Sigmoid", "KL", "Bernoulli", "Gaussian",
+                  "Reparameterization", "Whole VAE"):
+        assert f"== {title}" in out
+
+
+@pytest.mark.parametrize("name, failing", [
+    ("variance-as-std", ["logvar ", "logvar_head.W", "encoder.0.W"]),
+    ("kl-without-half", ["logvar ", "logvar_head.b"]),
+])
+def test_each_broken_variant_fails_with_status_1(capsys, name, failing):
+    status, out, _ = run(capsys, "gradcheck", "--broken", name)
+    assert status == 1 and "FAILED" in out and BROKEN[name][2] in out
+    failed_lines = [line for line in out.splitlines() if line.endswith("FAIL")]
+    for fragment in failing:
+        assert any(line.startswith(fragment) for line in failed_lines), (fragment, failed_lines)
+    assert not any(line.startswith(("W ", "b ", "mu ")) for line in failed_lines)
+
+
+GOOD_LAYER = """
+import numpy as np
+
+class Scale:
+    '''y = x * s (elementwise, s of shape (I,))'''
+    def __init__(self, n_in, n_out):
+        self.params = {"s": np.linspace(0.5, 2.0, n_in)}
+        self.grads = {"s": np.zeros(n_in)}
+
+    def forward(self, x):
+        self.x = x
+        return x * self.params["s"]
+
+    def backward(self, dy):
+        self.grads["s"][...] = (dy * self.x).sum(axis=0)
+        return dy * self.params["s"]
+"""
+
+
+@pytest.fixture
+def layer_file(tmp_path):
+    def write(source, name="mylayer.py"):
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(source))
+        return path
+    return write
+
+
+def test_a_correct_user_layer_passes(capsys, layer_file):
+    status, out, _ = run(capsys, "gradcheck", "--layer", f"{layer_file(GOOD_LAYER)}:Scale")
+    assert status == 0 and "(your layer)" in out and "2 of 2 passed" in out
+
+
+def test_a_wrong_user_layer_fails(capsys, layer_file):
+    wrong = GOOD_LAYER.replace("(dy * self.x).sum(axis=0)", "dy.sum(axis=0)")
+    status, out, _ = run(capsys, "gradcheck", "--layer", f"{layer_file(wrong)}:Scale")
+    assert status == 1
+    assert any(line.startswith("s ") and line.endswith("FAIL") for line in out.splitlines())
+
+
+def test_a_user_layer_by_module_name(capsys, layer_file, monkeypatch):
+    path = layer_file(GOOD_LAYER, "userlayer_module.py")
+    monkeypatch.chdir(path.parent)
+    monkeypatch.syspath_prepend(str(path.parent))
+    status, _, _ = run(capsys, "gradcheck", "--layer", "userlayer_module:Scale")
+    assert status == 0
+
+
+@pytest.mark.parametrize("source, spec, fragment", [
+    ("class Nope:\n    def forward(self, x):\n        return x\n", "Nope",
+     "does not follow the layer interface: it lacks backward, a dict params, a dict grads"),
+    (GOOD_LAYER, "Missing", "has no Missing"),
+    ("def broken(:\n", "X", "cannot import"),
+    (GOOD_LAYER.replace("np.linspace(0.5, 2.0, n_in)", "np.ones(n_in, np.float32)"), "Scale",
+     "must be float64"),
+    (GOOD_LAYER.replace("return dy * self.params", "return dy[0] * self.params")
+     .replace("(dy * self.x)", "(dy[:, :2] @ self.x[:2])"), "Scale", "raised ValueError"),
+])
+def test_a_layer_that_does_not_fit_exits_2(capsys, layer_file, source, spec, fragment):
+    status, _, err = run(capsys, "gradcheck", "--layer", f"{layer_file(source)}:{spec}")
+    assert status == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_missing_layer_file_exits_2(capsys, tmp_path):
+    status, _, err = run(capsys, "gradcheck", "--layer", f"{tmp_path / 'none.py'}:X")
+    assert status == 2 and "no file" in err
+
+
+def test_the_optimizer_check(capsys, layer_file):
+    status, out, _ = run(capsys, "gradcheck", "--optimizer", "npvae.optim:Adam")
+    assert status == 0 and "theta after step 2" in out
+    no_correction = """
+    import numpy as np
+
+    class Adam:
+        def __init__(self, params, lr, betas, eps):
+            self.params, self.lr, self.betas, self.eps = params, lr, betas, eps
+            self.m = np.zeros_like(params.vector)
+            self.v = np.zeros_like(params.vector)
+
+        def step(self):  # forgets the bias correction
+            b1, b2 = self.betas
+            g = self.params.grad
+            self.m = b1 * self.m + (1 - b1) * g
+            self.v = b2 * self.v + (1 - b2) * g * g
+            self.params.vector -= self.lr * self.m / (np.sqrt(self.v) + self.eps)
+    """
+    status, out, _ = run(capsys, "gradcheck", "--optimizer", f"{layer_file(no_correction)}:Adam")
+    assert status == 1 and "FAIL" in out
+
+
+def test_a_failure_at_a_relu_kink_is_explained():
+    """All of decoder.0's units dead for every example puts decoder.2's inputs exactly at the kink
+    (zero bias): the check fails there, and the note says why."""
+    rng = np.random.default_rng(0)
+    model = VAE(6, (5, 4), 2, dtype=np.float64, random_state=0)
+    model.params.values["decoder.0.b"][...] = -50.0
+    x, eps = rng.random((3, 6)), rng.standard_normal((3, 2))
+    assert smallest_relu_input(model, x, eps) == 0.0
+    rows = check_model(model, x, eps)
+    assert not all(r.passed for r in rows)
+    assert "the kink, not a bug" in kink_note(model, x, eps, rows)
+
+
+def test_a_real_bug_gets_no_kink_note():
+    rng = np.random.default_rng(0)
+    model = VAE(6, (5, 4), 2, dtype=np.float64, random_state=0)
+    x, eps = rng.random((3, 6)), rng.standard_normal((3, 2))
+    original = model.mu_head.backward
+    model.mu_head.backward = lambda dy: original(2 * dy)
+    rows = check_model(model, x, eps)
+    assert not all(r.passed for r in rows) and kink_note(model, x, eps, rows) is None
