@@ -3,10 +3,11 @@
 from .layers import Dense, ReLU, Sequential, Sigmoid, Tanh
 from .optim import SGD, Adam
 from .params import Parameters
-from .train import evaluate, fit
+from .evaluation import active_units, evaluate, iwae_bound, kl_per_dimension
+from .train import fit
 from .vae import VAE, LossParts
 
 __version__ = "0.1.0"
 
 __all__ = ["VAE", "LossParts", "Dense", "ReLU", "Tanh", "Sigmoid", "Sequential", "Adam", "SGD",
-           "Parameters", "fit", "evaluate"]
+           "Parameters", "fit", "evaluate", "iwae_bound", "kl_per_dimension", "active_units"]

@@ -100,17 +100,18 @@ def check_array(name, f, x, analytic, h=DEFAULT_H, tol=DEFAULT_TOL, n_coords=Non
 
 
 def check_model(model, x, eps, h=DEFAULT_H, tol=DEFAULT_TOL, n_coords=None, random_state=None,
-                floor=None):
+                floor=None, **inputs):
     """Check ``model.loss_and_grads(x, eps)`` for every named parameter; one ``CheckRow`` each.
 
     The model must give ``named_parameters()``, ``loss_and_grads(x, eps)`` and ``loss(x, eps)``
     (whose ``.total`` is the same loss without gradients), like ``npvae.VAE``. Use float64.
-    ``floor=None``: ``resolvable_floor`` of the loss.
+    ``floor=None``: ``resolvable_floor`` of the loss. Other keyword arguments (the labels ``y`` of
+    a conditional VAE) go to both.
     """
     rng = check_random_state(random_state)
-    value, grads = model.loss_and_grads(x, eps)
+    value, grads = model.loss_and_grads(x, eps, **inputs)
     floor = resolvable_floor(value, h, tol) if floor is None else floor
-    loss = lambda: model.loss(x, eps).total  # noqa: E731
+    loss = lambda: model.loss(x, eps, **inputs).total  # noqa: E731
     return [check_array(name, loss, value, grads[name], h, tol, n_coords, rng, floor)
             for name, value in model.named_parameters()]
 

@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from .checkpoint import restore, save_checkpoint
 from .data import binarize
+from .evaluation import evaluate
 from .optim import Adam
 
 BINARIZE = ("none", "static", "dynamic")
@@ -21,26 +22,6 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
 
 
-def evaluate(model, X, batch_size=1000, random_state=0):
-    """Mean negative ELBO of X in nats, with its parts: dict loss, reconstruction, kl.
-
-    One noise sample per example from ``random_state`` (fixed by default, so that numbers from
-    epoch to epoch compare the model, not the noise). ``loss`` is the negative ELBO whatever the
-    model's beta: reconstruction + KL.
-    """
-    rng = np.random.default_rng(random_state)
-    X = model.check_input(X)
-    rec_sum = kl_sum = 0.0
-    for start in range(0, len(X), batch_size):
-        xb = X[start:start + batch_size]
-        rec, kl = model.per_example_loss(xb, model.check_eps(
-            rng.standard_normal((len(xb), model.latent_dim)), len(xb)))
-        rec_sum += float(rec.sum())
-        kl_sum += float(kl.sum())
-    rec, kl = rec_sum / len(X), kl_sum / len(X)
-    return {"loss": rec + kl, "reconstruction": rec, "kl": kl}
-
-
 def test_targets(X_test, binarize_mode):
     """The test set as training sees it: binarized once with a fixed seed unless mode is "none"."""
     return X_test if binarize_mode == "none" else binarize(X_test, random_state=0)
@@ -48,7 +29,7 @@ def test_targets(X_test, binarize_mode):
 
 def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binarize_mode="none",
         warmup_epochs=0, optimizer=None, checkpoint_path=None, resume=False, train_config=None,
-        progress=False, callback=None):
+        progress=False, callback=None, y_train=None, y_test=None):
     """Train ``model`` on ``X_train`` (N, D) and return the history, one dict per epoch.
 
     Args:
@@ -62,6 +43,7 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
         train_config: a JSON-able dict saved in the checkpoint (the command line's options).
         progress: show a tqdm bar over the batches with the running loss.
         callback: called with the history so far after each epoch, once its checkpoint is written.
+        y_train, y_test: labels, for a conditional model (``n_classes > 0``).
 
     Each record: epoch, beta, train_loss / train_reconstruction / train_kl (means over the epoch's
     batches) and, with X_test, test_loss / test_reconstruction / test_kl (``evaluate``), seconds.
@@ -73,8 +55,10 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
         if int(value) != value or value < 1:
             raise ValueError(f"{name} must be a positive integer; got {value!r}")
     X_train = model.check_input(X_train)
+    y_train = model.check_labels(y_train, len(X_train)) if model.n_classes else None
     if X_test is not None:
         X_test = model.check_input(X_test)
+        y_test = model.check_labels(y_test, len(X_test)) if model.n_classes else None
     if X_test is not None:
         X_test = test_targets(X_test, binarize_mode)
     optimizer = optimizer or Adam(model.params, lr=lr)
@@ -101,7 +85,8 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
             xb = np.take(X_train, rows, axis=0, out=batch[:len(rows)])  # (B, D)
             if binarize_mode == "dynamic":
                 xb = binarize(xb, model.rng, out=sample[:len(rows)])
-            parts = model.forward_backward(xb, model.draw_eps(len(xb)), beta)
+            yb = None if y_train is None else y_train[rows]
+            parts = model.forward_backward(xb, model.draw_eps(len(xb)), beta, yb)
             if not np.isfinite(parts.total):
                 kept = f"; the checkpoint of epoch {epoch} is kept" if checkpoint_path else ""
                 raise TrainingDiverged(f"the loss became {parts.total} at epoch {epoch + 1}, "
@@ -114,7 +99,7 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
         record = {"epoch": epoch + 1, "beta": beta, "train_loss": rec + kl,
                   "train_reconstruction": rec, "train_kl": kl}
         if X_test is not None:
-            test = evaluate(model, X_test)
+            test = evaluate(model, X_test, y=y_test)
             record.update(test_loss=test["loss"], test_reconstruction=test["reconstruction"],
                           test_kl=test["kl"])
         record["seconds"] = time.perf_counter() - began

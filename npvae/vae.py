@@ -91,11 +91,14 @@ class VAE:
         random_state: None, int or Generator; initialisation, noise and sampling draw from it.
         activation: "relu" (default) or "tanh", after every hidden layer.
         gaussian_std: the fixed standard deviation of the Gaussian likelihood.
+        n_classes: C > 0 makes a conditional VAE (Sohn et al. 2015): the one-hot label is
+            appended to the encoder's input and to the decoder's input, and every method that
+            sees data or draws samples takes the labels ``y``.
     """
 
     def __init__(self, input_dim, hidden_dims=(400, 400), latent_dim=20, likelihood="bernoulli",
                  beta=1.0, dtype=np.float32, random_state=None, activation="relu",
-                 gaussian_std=1.0):
+                 gaussian_std=1.0, n_classes=0):
         self.input_dim = _check_positive_int("input_dim", input_dim)
         self.hidden_dims = tuple(_check_positive_int("hidden size", h) for h in hidden_dims)
         self.latent_dim = _check_positive_int("latent_dim", latent_dim)
@@ -109,16 +112,21 @@ class VAE:
             raise ValueError(f"gaussian_std must be a finite number > 0; got {gaussian_std!r}")
         self.likelihood, self.activation = likelihood, activation
         self.beta, self.gaussian_std = float(beta), float(gaussian_std)
+        if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) \
+                or n_classes < 0:
+            raise ValueError(f"n_classes must be an integer >= 0; got {n_classes!r}")
+        self.n_classes = int(n_classes)
         self.dtype = check_dtype(dtype)
         self.rng = check_random_state(random_state)
 
-        D, H, K = self.input_dim, self.hidden_dims, self.latent_dim
-        last = H[-1] if H else D
-        self.encoder = mlp((D, *H), activation, last_activation=True, random_state=self.rng,
+        D, H, K, C = self.input_dim, self.hidden_dims, self.latent_dim, self.n_classes
+        last = H[-1] if H else D + C
+        self.encoder = mlp((D + C, *H), activation, last_activation=True, random_state=self.rng,
                            dtype=self.dtype, input_grad=False)
         self.mu_head = Dense(last, K, self.rng, self.dtype, input_grad=bool(H))
         self.logvar_head = Dense(last, K, self.rng, self.dtype, input_grad=bool(H))
-        self.decoder = mlp((K, *H[::-1], D), activation, random_state=self.rng, dtype=self.dtype)
+        self.decoder = mlp((K + C, *H[::-1], D), activation, random_state=self.rng,
+                           dtype=self.dtype)
         self.nll = BernoulliNLL() if likelihood == "bernoulli" else GaussianNLL(gaussian_std)
         self.params = Parameters([*self.encoder.named_layers("encoder"),
                                   ("mu_head", self.mu_head), ("logvar_head", self.logvar_head),
@@ -129,7 +137,7 @@ class VAE:
         return {"input_dim": self.input_dim, "hidden_dims": list(self.hidden_dims),
                 "latent_dim": self.latent_dim, "likelihood": self.likelihood,
                 "beta": self.beta, "dtype": self.dtype.name, "activation": self.activation,
-                "gaussian_std": self.gaussian_std}
+                "gaussian_std": self.gaussian_std, "n_classes": self.n_classes}
 
     def named_parameters(self):
         """Yield ``(name, array)`` in forward order; each Dense gives ``W`` then ``b``."""
@@ -167,84 +175,115 @@ class VAE:
             raise ValueError("eps must be finite; got NaN or inf")
         return eps
 
+    def check_labels(self, y, n):
+        """Labels for a conditional model: (n,) integers in [0, n_classes); None otherwise."""
+        if not self.n_classes:
+            if y is not None:
+                raise ValueError("labels y were given, but the model is not conditional "
+                                 "(n_classes=0)")
+            return None
+        if y is None:
+            raise ValueError(f"a conditional model needs labels y in [0, {self.n_classes})")
+        y = np.broadcast_to(np.asarray(y), (n,)) if np.ndim(y) == 0 else np.asarray(y)
+        if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(f"y must hold {n} integer labels; got shape {y.shape}, dtype {y.dtype}")
+        if y.min() < 0 or y.max() >= self.n_classes:
+            raise ValueError(f"labels must lie in [0, {self.n_classes}); got [{y.min()}, {y.max()}]")
+        return y
+
+    def _condition(self, a, y):
+        """Append the one-hot label: a (N, M) -> (N, M + C). Unchanged for a plain model."""
+        if not self.n_classes:
+            return a
+        return np.hstack([a, np.eye(self.n_classes, dtype=self.dtype)[y]])
+
     def draw_eps(self, n):
         """Standard normal noise (n, K) from the model's Generator, in the model's dtype."""
         return self.rng.standard_normal((n, self.latent_dim), dtype=self.dtype)
 
     # ---- the model, piece by piece ---------------------------------------------------------
 
-    def _encode(self, x):
+    def _encode(self, x, y=None):
         """(N, D) -> mu (N, K), capped logvar (N, K), raw logvar (N, K)."""
-        h = self.encoder.forward(x)  # (N, H)
+        h = self.encoder.forward(self._condition(x, y))  # (N, H)
         mu = self.mu_head.forward(h)
         logvar_raw = self.logvar_head.forward(h)
         return mu, np.minimum(logvar_raw, LOGVAR_MAX), logvar_raw
 
-    def encode(self, x):
-        """Posterior parameters: x (N, D) -> mu (N, K), logvar (N, K)."""
-        mu, logvar, _ = self._encode(self.check_input(x))
+    def _decode(self, z, y=None):
+        """z (N, K) -> the decoder's output (N, D): logits, or the Gaussian mean."""
+        return self.decoder.forward(self._condition(z, y))
+
+    def encode(self, x, y=None):
+        """Posterior parameters: x (N, D) -> mu (N, K), logvar (N, K). ``y``: labels (N,) of a
+        conditional model."""
+        x = self.check_input(x)
+        mu, logvar, _ = self._encode(x, self.check_labels(y, len(x)))
         return mu.copy(), logvar  # mu is the head's work array: copied, so it stays the caller's
 
     def reparameterize(self, mu, logvar, eps):
         """``z = mu + exp(logvar / 2) * eps`` (see ``npvae.vae.reparameterize``)."""
         return reparameterize(mu, logvar, eps)
 
-    def decode(self, z):
+    def decode(self, z, y=None):
         """The mean of p(x | z): z (N, K) -> (N, D); pixel probabilities for Bernoulli."""
         z = np.asarray(z)
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(f"z must be 2-D (n_samples, {self.latent_dim}); got shape {z.shape}")
-        out = self.decoder.forward(np.ascontiguousarray(z, dtype=self.dtype))
+        z = np.ascontiguousarray(z, dtype=self.dtype)
+        out = self._decode(z, self.check_labels(y, len(z)))
         return sigmoid(out) if self.likelihood == "bernoulli" else out.copy()
 
-    def sample(self, n, random_state=None):
-        """Decode n draws from the prior: (n, D). ``random_state=None`` uses the model's Generator."""
+    def sample(self, n, random_state=None, y=None):
+        """Decode n draws from the prior: (n, D). ``random_state=None`` uses the model's
+        Generator; ``y``: a label (or n labels) for a conditional model."""
         n = _check_positive_int("n", n)
         rng = self.rng if random_state is None else check_random_state(random_state)
-        return self.decode(rng.standard_normal((n, self.latent_dim), dtype=self.dtype))
+        return self.decode(rng.standard_normal((n, self.latent_dim), dtype=self.dtype), y)
 
-    def reconstruct(self, x):
+    def reconstruct(self, x, y=None):
         """Decode the posterior mean: x (N, D) -> the mean of p(x | z = mu(x)), (N, D)."""
-        mu, _ = self.encode(x)
-        return self.decode(mu)
+        mu, _ = self.encode(x, y)
+        return self.decode(mu, y)
 
     # ---- the loss and its gradient ---------------------------------------------------------
 
-    def per_example_loss(self, x, eps=None):
+    def per_example_loss(self, x, eps=None, y=None):
         """Reconstruction -log p(x|z) (N,) and KL (N,) for each example, with no gradients."""
         x = self.check_input(x)
         eps = self.draw_eps(len(x)) if eps is None else self.check_eps(eps, len(x))
-        mu, logvar, _ = self._encode(x)
-        rec = self.nll.forward(self.decoder.forward(reparameterize(mu, logvar, eps)), x)
+        y = self.check_labels(y, len(x))
+        mu, logvar, _ = self._encode(x, y)
+        rec = self.nll.forward(self._decode(reparameterize(mu, logvar, eps), y), x)
         kl, _, _ = kl_normal(mu, logvar)
         return rec, kl
 
-    def loss(self, x, eps=None):
+    def loss(self, x, eps=None, y=None):
         """The batch-mean loss and its parts as ``LossParts(total, reconstruction, kl)``."""
-        rec, kl = self.per_example_loss(x, eps)
+        rec, kl = self.per_example_loss(x, eps, y)
         return self._parts(rec, kl)
 
     def _parts(self, rec, kl, beta=None):
         rec, kl = float(rec.mean()), float(kl.mean())
         return LossParts(rec + (self.beta if beta is None else beta) * kl, rec, kl)
 
-    def forward_backward(self, x, eps, beta=None):
+    def forward_backward(self, x, eps, beta=None, y=None):
         """One forward and backward pass; writes the gradient into ``self.params.grad``.
 
-        ``x`` (N, D) and ``eps`` (N, K) must already be checked (``check_input``, ``check_eps``):
-        this is the training loop's fast path. ``beta`` overrides ``self.beta`` (KL warm-up).
-        Returns the ``LossParts`` of the batch.
+        ``x`` (N, D), ``eps`` (N, K) and ``y`` must already be checked (``check_input``,
+        ``check_eps``, ``check_labels``): this is the training loop's fast path. ``beta``
+        overrides ``self.beta`` (KL warm-up). Returns the ``LossParts`` of the batch.
         """
         n = len(x)
         beta = self.beta if beta is None else beta
-        mu, logvar, logvar_raw = self._encode(x)  # (N, K) each
+        mu, logvar, logvar_raw = self._encode(x, y)  # (N, K) each
         z = reparameterize(mu, logvar, eps)  # (N, K)
-        out = self.decoder.forward(z)  # (N, D)
+        out = self._decode(z, y)  # (N, D)
         rec = self.nll.forward(out, x)  # (N,)
         kl, dmu_kl, dlogvar_kl = kl_normal(mu, logvar)  # (N,), (N, K), (N, K)
 
         dout = self.nll.backward(1 / n)  # (N, D); 1/n because the loss is a mean over the batch
-        dz = self.decoder.backward(dout)  # (N, K)
+        dz = self.decoder.backward(dout)[:, :self.latent_dim]  # (N, K); the label has no gradient
         dmu, dlogvar = reparameterize_backward(dz, logvar, eps)
         dmu += (beta / n) * dmu_kl
         dlogvar += (beta / n) * dlogvar_kl
@@ -256,13 +295,14 @@ class VAE:
             self.encoder.backward(dh)
         return self._parts(rec, kl, beta)
 
-    def loss_and_grads(self, x, eps=None):
+    def loss_and_grads(self, x, eps=None, y=None):
         """The loss (a float, batch mean in nats) and a dict name -> gradient (fresh copies).
 
         With ``eps`` given, the loss is a deterministic function of the parameters; with
-        ``eps=None`` the noise is drawn from the model's Generator.
+        ``eps=None`` the noise is drawn from the model's Generator. ``y``: labels (N,) of a
+        conditional model.
         """
         x = self.check_input(x)
         eps = self.draw_eps(len(x)) if eps is None else self.check_eps(eps, len(x))
-        parts = self.forward_backward(x, eps)
+        parts = self.forward_backward(x, eps, y=self.check_labels(y, len(x)))
         return parts.total, {name: self.params.grads[name].copy() for name in self.params.names}

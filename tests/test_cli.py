@@ -116,3 +116,58 @@ def test_offline_mnist_fails_clearly_and_writes_nothing(tmp_path, capsys, monkey
     assert_one_line_error(status, err, "mnist could not be downloaded", "--dataset digits",
                           "--data-dir")
     assert not (tmp_path / "run").exists()
+
+
+def test_evaluate_with_iwae_and_collapse_diagnostics(trained, capsys):
+    status, out, _ = run(capsys, "evaluate", "--run", str(trained), "--iwae-k", "20")
+    assert status == 0
+    elbo = float(out.split("test negative ELBO ")[1].split()[0])
+    bound = float(out.split("log-likelihood <= ")[1].split()[0])
+    assert bound <= elbo + 0.5  # the bound is tighter than the ELBO, up to noise
+    assert "active units:" in out and "KL per latent dimension:" in out
+    assert (trained / "kl_per_dimension.png").stat().st_size > 1000
+
+
+def test_conditional_sampling_by_label(tmp_path, capsys):
+    folder = tmp_path / "cvae"
+    assert run(capsys, *TRAIN, "--epochs", "2", "--conditional", "--out", str(folder))[0] == 0
+    status, _, _ = run(capsys, "sample", "--run", str(folder), "--label", "7")
+    assert status == 0 and (folder / "samples.png").is_file()
+    status, _, _ = run(capsys, "sample", "--run", str(folder))
+    assert status == 0 and (folder / "samples_by_class.png").is_file()
+    for command in ("reconstruct", "interpolate", "latent", "evaluate", "anomaly"):
+        assert run(capsys, command, "--run", str(folder))[0] == 0
+    status, _, err = run(capsys, "sample", "--run", str(folder), "--label", "10")
+    assert_one_line_error(status, err, "--label must lie in [0, 10)")
+
+
+def test_anomaly_reports_the_auc_of_the_held_out_class(tmp_path, capsys):
+    folder = tmp_path / "holdout"
+    argv = ["train", "--dataset", "digits", "--hidden", "64", "--latent-dim", "8", "--quiet"]
+    assert run(capsys, *argv, "--epochs", "5", "--holdout-class", "0", "--out", str(folder))[0] == 0
+    status, out, _ = run(capsys, "anomaly", "--run", str(folder))
+    assert status == 0 and "ROC-AUC for detecting class 0" in out
+    auc = float(out.split("ROC-AUC for detecting class 0: ")[1].split()[0])
+    assert auc > 0.75  # 0.88 with this seed; chance is 0.5
+    assert (folder / "anomaly.png").stat().st_size > 1000
+
+
+def test_anomaly_without_a_held_out_class(trained, capsys):
+    status, out, _ = run(capsys, "anomaly", "--run", str(trained), "--percentile", "95")
+    assert status == 0 and "95th percentile" in out and "ROC-AUC" not in out
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["sample", "--label", "3"], "--label needs a conditional run"),
+    (["anomaly", "--percentile", "100"], "--percentile must lie in (0, 100)"),
+    (["evaluate", "--iwae-k", "0"], "--iwae-k must be at least 1"),
+])
+def test_bad_options_of_the_new_commands(trained, capsys, argv, fragment):
+    status, _, err = run(capsys, argv[0], "--run", str(trained), *argv[1:])
+    assert_one_line_error(status, err, fragment)
+
+
+def test_a_holdout_class_that_does_not_exist(tmp_path, capsys):
+    status, _, err = run(capsys, *TRAIN, "--holdout-class", "12", "--out", str(tmp_path / "r"))
+    assert_one_line_error(status, err, "--holdout-class 12 is not a label of digits")
+    assert not (tmp_path / "r").exists()

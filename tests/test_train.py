@@ -5,7 +5,8 @@ from npvae import VAE
 from npvae.checkpoint import CheckpointError, load_model, read_checkpoint, restore
 from npvae.data import load_digits_split
 from npvae.optim import Adam
-from npvae.train import TrainingDiverged, evaluate, fit
+from npvae.evaluation import evaluate
+from npvae.train import TrainingDiverged, fit
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +53,9 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_checkpoint(digits, tmp_pat
     calls = []
     real = model.forward_backward
 
-    def poisoned(x, eps, beta=None):
+    def poisoned(x, eps, beta=None, y=None):
         calls.append(1)
-        parts = real(x, eps, beta)
+        parts = real(x, eps, beta, y)
         return parts._replace(total=float("nan")) if len(calls) == 3 else parts
     monkeypatch.setattr(model, "forward_backward", poisoned)
     with pytest.raises(TrainingDiverged, match="at epoch 2, batch 3; the checkpoint of epoch 1"):

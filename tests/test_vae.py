@@ -183,3 +183,33 @@ def test_bad_constructor_arguments_get_a_clear_error(kwargs, message):
     args = {"input_dim": 7, "hidden_dims": (5,), "latent_dim": 3, **kwargs}
     with pytest.raises(ValueError, match=message):
         VAE(**args)
+
+
+def test_the_conditional_model_matches_finite_differences(rng):
+    model = VAE(7, (5,), 3, dtype=np.float64, random_state=0, activation="tanh", n_classes=4)
+    x, eps, y = rng.random((6, 7)), rng.standard_normal((6, 3)), np.array([0, 1, 2, 3, 1, 2])
+    assert model.encoder.layers[0].params["W"].shape == (7 + 4, 5)
+    assert model.decoder.layers[0].params["W"].shape == (3 + 4, 5)
+    assert_all_pass(check_model(model, x, eps, y=y))
+
+
+def test_the_label_changes_what_a_conditional_model_draws(rng):
+    model = VAE(7, (5,), 3, random_state=0, n_classes=3)
+    a, b = model.sample(4, random_state=1, y=0), model.sample(4, random_state=1, y=2)
+    assert a.shape == (4, 7) and not np.allclose(a, b)
+    assert model.reconstruct(rng.random((2, 7)), y=[1, 2]).shape == (2, 7)
+
+
+@pytest.mark.parametrize("y, message", [
+    (None, "needs labels"), (np.array([0, 3]), r"labels must lie in \[0, 3\)"),
+    (np.array([0.5, 1.0]), "integer labels"), (np.array([0, 1, 2]), "2 integer labels"),
+])
+def test_bad_labels_are_refused(y, message, rng):
+    model = VAE(7, (5,), 3, random_state=0, n_classes=3)
+    with pytest.raises(ValueError, match=message):
+        model.loss_and_grads(rng.random((2, 7)), y=y)
+
+
+def test_labels_for_a_plain_model_are_refused(rng):
+    with pytest.raises(ValueError, match="not conditional"):
+        small_model().loss_and_grads(rng.random((2, 7)), y=np.array([0, 1]))

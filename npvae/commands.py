@@ -1,0 +1,277 @@
+"""What each ``npvae`` subcommand does; ``npvae.cli`` parses the arguments and calls these.
+
+Each takes the parsed arguments and returns the exit status. Errors a user can make raise
+ValueError (or OSError), which the command line turns into one line and exit status 2.
+"""
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from statistics import NormalDist
+
+import numpy as np
+
+from . import plots
+from .checkpoint import CheckpointError, read_checkpoint, write_text_atomically
+from .checks import (BROKEN, Section, broken, load_object, make_layer, optimizer_rows, report,
+                     standard_sections, user_layer_rows)
+from .data import load_dataset
+from .evaluation import active_units, anomaly_scores, evaluate, iwae_bound, kl_per_dimension
+from .runs import (TrainConfig, check_count, labels_for, open_run, save_figure, test_set,
+                   without_class, write_history)
+from .train import fit, test_targets
+from .vae import VAE
+
+
+def train(args):
+    out = Path(args.out or f"runs/{args.dataset}")
+    checkpoint = out / "checkpoint.npz"
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a folder")
+    if args.resume:
+        if not checkpoint.exists():
+            raise CheckpointError(f"--resume: {out} holds no checkpoint.npz to resume")
+        saved = read_checkpoint(checkpoint)[0].get("train") or {}
+        config = TrainConfig(**{**saved, "epochs": args.epochs})
+    else:
+        if checkpoint.exists():
+            raise ValueError(f"{out} already holds a run; pass --resume to continue it, "
+                             "or choose another --out")
+        config = TrainConfig(args.dataset, args.data_dir, args.epochs, args.batch_size, args.lr,
+                             tuple(args.hidden), args.latent_dim, args.beta, args.likelihood,
+                             args.binarize, args.warmup, args.dtype, args.seed, args.conditional,
+                             args.holdout_class)
+    config.hidden = tuple(config.hidden)
+    config.check()
+    full = load_dataset(config.dataset, config.data_dir)  # before anything is written
+    data = without_class(full, config.holdout_class)
+    config.image_shape = tuple(data.image_shape)
+    n_classes = int(full.y_train.max()) + 1 if config.conditional else 0
+    model = VAE(data.X_train.shape[1], config.hidden, config.latent_dim, config.likelihood,
+                config.beta, np.dtype(config.dtype), config.seed, n_classes=n_classes)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomically(out / "config.json", json.dumps(asdict(config), indent=1))
+    held_out = "" if config.holdout_class is None else f" (class {config.holdout_class} held out)"
+    print(f"training {config.dataset}: {len(data.X_train)} train, {len(data.X_test)} test "
+          f"images{held_out}; {model.input_dim}-{'-'.join(map(str, config.hidden))}-"
+          f"{config.latent_dim}{', conditional' if n_classes else ''}, "
+          f"{len(model.params):,} parameters; run folder {out}")
+
+    def report_epoch(history):
+        record = history[-1]
+        write_history(out, history)
+        print(f"epoch {record['epoch']:3d}/{config.epochs}  train {record['train_loss']:8.3f} "
+              f"(rec {record['train_reconstruction']:8.3f}, kl {record['train_kl']:6.3f})  "
+              f"test {record['test_loss']:8.3f} (rec {record['test_reconstruction']:8.3f}, "
+              f"kl {record['test_kl']:6.3f})  {record['seconds']:.1f} s", flush=True)
+
+    try:
+        history = fit(model, data.X_train, config.epochs, config.batch_size, config.lr,
+                      data.X_test, config.binarize, config.warmup, checkpoint_path=checkpoint,
+                      resume=args.resume, train_config=asdict(config),
+                      progress=not args.quiet and sys.stderr.isatty(), callback=report_epoch,
+                      y_train=data.y_train, y_test=data.y_test)
+    except KeyboardInterrupt:
+        print(f"npvae train: interrupted; {checkpoint} keeps the last completed epoch "
+              "(continue with --resume)", file=sys.stderr)
+        return 130
+    if history:
+        save_figure(samples_figure(model, config), out / "samples.png")
+        X_test = test_targets(data.X_test, config.binarize)
+        save_figure(reconstruction_figure(model, X_test[:16], data.y_test[:16], config),
+                    out / "reconstructions.png")
+        save_figure(plots.loss_curves(history), out / "loss.png")
+    return 0
+
+
+def samples_figure(model, config, n=None, seed=0, label=None):
+    """A grid of prior samples; for a conditional model one row per class (or one chosen)."""
+    cols = 8 if config.image_shape[0] > 10 else 10
+    if model.n_classes and label is None:
+        y = np.repeat(np.arange(model.n_classes), cols)
+        images = model.sample(len(y), random_state=seed, y=y)
+        return plots.image_grid(images, config.image_shape, cols,
+                                f"Samples of each class ({config.dataset})",
+                                row_labels=[str(c) for c in range(model.n_classes)])
+    n = n or cols * cols
+    cols = int(np.ceil(np.sqrt(n)))
+    title = f"{n} samples from the prior ({config.dataset})"
+    if label is not None:
+        title = f"{n} samples of class {label} ({config.dataset})"
+    return plots.image_grid(model.sample(n, random_state=seed, y=label), config.image_shape,
+                            cols, title)
+
+
+def reconstruction_figure(model, X, y, config):
+    images = np.concatenate([X, model.reconstruct(X, labels_for(model, y))])
+    return plots.image_grid(images, config.image_shape, len(X), f"Test images (top) and their "
+                            f"reconstructions (bottom), {config.dataset}",
+                            row_labels=["data", "recon."])
+
+
+def sample(args):
+    check_count("n", args.n)
+    model, config = open_run(args.run)
+    if args.label is not None:
+        if not model.n_classes:
+            raise ValueError("--label needs a conditional run (train with --conditional)")
+        if not 0 <= args.label < model.n_classes:
+            raise ValueError(f"--label must lie in [0, {model.n_classes}); got {args.label}")
+    folder = Path(args.run)
+    if model.n_classes and args.label is None:
+        save_figure(samples_figure(model, config, seed=args.seed), folder / "samples_by_class.png")
+    else:
+        save_figure(samples_figure(model, config, args.n, args.seed, args.label),
+                    folder / "samples.png")
+    return 0
+
+
+def reconstruct(args):
+    check_count("n", args.n)
+    model, config = open_run(args.run)
+    X_test, y_test = test_set(config)
+    save_figure(reconstruction_figure(model, X_test[:args.n], y_test[:args.n], config),
+                Path(args.run) / "reconstructions.png")
+    return 0
+
+
+def interpolate(args):
+    """Decoded straight lines between the posterior means of test images of two classes (for a
+    conditional model, each step decoded with the label of the nearer end)."""
+    check_count("pairs", args.pairs)
+    check_count("steps", args.steps)
+    model, config = open_run(args.run)
+    X_test, y_test = test_set(config)
+    firsts = [np.flatnonzero(y_test == c)[0] for c in np.unique(y_test)]
+    pairs = [(firsts[i % len(firsts)], firsts[(i + 1) % len(firsts)]) for i in range(args.pairs)]
+    ends = np.ravel(pairs)
+    mu, _ = model.encode(X_test[ends], labels_for(model, y_test[ends]))
+    start, end = mu[0::2], mu[1::2]  # (P, K) each
+    t = np.linspace(0, 1, args.steps, dtype=model.dtype)[None, :, None]  # (1, S, 1)
+    z = (1 - t) * start[:, None, :] + t * end[:, None, :]  # (P, S, K)
+    nearer = np.where(t[0, :, 0] < 0.5, 0, 1)  # (S,)
+    y = np.array([y_test[[a, b]][nearer] for a, b in pairs]).ravel()
+    images = model.decode(z.reshape(-1, model.latent_dim), labels_for(model, y))
+    labels = [f"{y_test[a]}→{y_test[b]}" for a, b in pairs]
+    fig = plots.image_grid(images, config.image_shape, args.steps,
+                           f"Interpolating between posterior means ({config.dataset})",
+                           row_labels=labels)
+    save_figure(fig, Path(args.run) / "interpolation.png")
+    return 0
+
+
+def latent(args):
+    from sklearn.decomposition import PCA
+
+    model, config = open_run(args.run)
+    X_test, y_test = test_set(config)
+    mu, _ = model.encode(X_test, labels_for(model, y_test))
+    if model.latent_dim > 2:
+        pca = PCA(2).fit(mu)
+        points, xlabel, ylabel = pca.transform(mu), "PC 1", "PC 2"
+        title = (f"Test-set posterior means, PCA of {model.latent_dim}-D latents "
+                 f"({pca.explained_variance_ratio_.sum():.0%} of variance)")
+    else:
+        points = mu if model.latent_dim == 2 else np.column_stack([mu[:, 0], np.zeros(len(mu))])
+        xlabel, ylabel = "z1", "z2"
+        title = f"Test-set posterior means ({config.dataset})"
+    save_figure(plots.latent_scatter(points, y_test, title, xlabel, ylabel),
+                Path(args.run) / "latent.png")
+    if model.latent_dim == 2 and not model.n_classes:  # Kingma & Welling's figure 4
+        side = 15
+        q = np.array([NormalDist().inv_cdf(p) for p in np.linspace(0.05, 0.95, side)])
+        z = np.array([[a, b] for b in q[::-1] for a in q])  # rows: z2 from high to low
+        save_figure(plots.image_grid(model.decode(z), config.image_shape, side,
+                                     "Decoded latent grid (Gaussian quantiles 0.05 to 0.95)"),
+                    Path(args.run) / "manifold.png")
+    return 0
+
+
+def evaluate_run(args):
+    model, config = open_run(args.run)
+    X_test, y_test = test_set(config)
+    y = labels_for(model, y_test)
+    result = evaluate(model, X_test, random_state=args.seed, y=y)
+    print(f"test negative ELBO {result['loss']:.3f} nats per example "
+          f"(reconstruction {result['reconstruction']:.3f}, KL {result['kl']:.3f}), "
+          f"{len(X_test)} images of {config.dataset}")
+    if args.iwae_k is not None:
+        check_count("iwae-k", args.iwae_k)
+        bound = iwae_bound(model, X_test, k=args.iwae_k, random_state=args.seed, y=y,
+                           progress=sys.stderr.isatty())
+        print(f"test negative log-likelihood <= {-bound:.3f} nats per example "
+              f"(importance-weighted bound, k = {args.iwae_k})")
+    per_dim = kl_per_dimension(model, X_test, y=y)
+    count, variances = active_units(model, X_test, y=y)
+    print(f"active units: {count} of {model.latent_dim} (Var_x E[z_k | x] > 0.01)")
+    print("KL per latent dimension: " + " ".join(f"{v:.2f}" for v in per_dim))
+    save_figure(plots.bar_chart(per_dim, f"KL per latent dimension ({count} of "
+                                f"{model.latent_dim} active)", "latent dimension k",
+                                "KL (nats per example)"),
+                Path(args.run) / "kl_per_dimension.png")
+    return 0
+
+
+def anomaly(args):
+    """Scores, a threshold at a percentile of the training scores, and with a held-out class the
+    ROC-AUC of telling it from the rest."""
+    from sklearn.metrics import roc_auc_score
+
+    if not 0 < args.percentile < 100:
+        raise ValueError(f"--percentile must lie in (0, 100); got {args.percentile}")
+    model, config = open_run(args.run)
+    full = load_dataset(config.dataset, config.data_dir)
+    seen = without_class(full, config.holdout_class)
+    X_train = test_targets(seen.X_train, config.binarize)
+    X_test, y_test = test_set(config)
+    train_elbo, train_error = anomaly_scores(model, X_train, labels_for(model, seen.y_train))
+    test_elbo, test_error = anomaly_scores(model, X_test, labels_for(model, y_test))
+    threshold = float(np.percentile(train_elbo, args.percentile))
+    flagged = test_elbo > threshold
+    print(f"threshold: negative ELBO {threshold:.2f} nats, the {args.percentile:g}th percentile "
+          f"of {len(X_train)} training images; {flagged.mean():.1%} of {len(X_test)} test "
+          "images lie above it")
+    scores = {"train": train_elbo, "test": test_elbo}
+    if config.holdout_class is not None:
+        held = y_test == config.holdout_class
+        scores = {"train": train_elbo, "test, seen classes": test_elbo[~held],
+                  f"test, class {config.holdout_class} (held out)": test_elbo[held]}
+        print(f"held-out class {config.holdout_class}: {flagged[held].mean():.1%} of its "
+              f"{held.sum()} test images flagged, against {flagged[~held].mean():.1%} of the rest")
+        print(f"ROC-AUC for detecting class {config.holdout_class}: "
+              f"{roc_auc_score(held, test_elbo):.3f} by negative ELBO, "
+              f"{roc_auc_score(held, test_error):.3f} by squared reconstruction error")
+    save_figure(plots.histograms(scores, threshold, f"Anomaly scores ({config.dataset})",
+                                 "negative ELBO (nats)"), Path(args.run) / "anomaly.png")
+    return 0
+
+
+def gradcheck(args):
+    """Exit status 0 when every check passes, 1 when one fails (2 for bad input, as elsewhere)."""
+    check_count("inputs", args.inputs)
+    check_count("outputs", args.outputs)
+    if args.layer or args.optimizer:
+        sections = []
+        if args.layer:
+            layer_class = load_object(args.layer)
+            try:
+                layer = make_layer(layer_class, args.inputs, args.outputs)
+                rows = user_layer_rows(layer, args.inputs, args.seed)
+            except TypeError as error:
+                raise ValueError(str(error)) from None
+            except Exception as error:  # the user's own code failed: one line, exit 2
+                raise ValueError(f"{args.layer} raised {type(error).__name__}: {error}") from None
+            sections.append(Section(f"{args.layer} (your layer)", rows))
+        if args.optimizer:
+            rows = optimizer_rows(load_object(args.optimizer))
+            sections.append(Section(f"{args.optimizer}: Adam's first two steps", rows, tol=1e-10))
+    elif args.broken:
+        print(f"BROKEN on purpose ({args.broken}): {BROKEN[args.broken][2]}\n")
+        with broken(args.broken):
+            sections = standard_sections(args.seed)
+    else:
+        sections = standard_sections(args.seed)
+    text, passed = report(sections)
+    print(text)
+    return 0 if passed else 1

@@ -1,0 +1,125 @@
+"""Evaluating a trained VAE: the ELBO, the importance-weighted bound on log p(x), posterior
+collapse (KL per latent dimension, active units) and anomaly scores.
+
+Shape letters: N examples, D data, K latent, S importance samples.
+"""
+
+import math
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .vae import reparameterize
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def _batches(n, batch_size):
+    return [slice(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
+
+
+def _labels(model, y, n):
+    return model.check_labels(y, n) if model.n_classes else None
+
+
+def evaluate(model, X, batch_size=1000, random_state=0, y=None):
+    """Mean negative ELBO of X in nats, with its parts: dict loss, reconstruction, kl.
+
+    One noise sample per example from ``random_state`` (fixed by default, so that numbers from
+    epoch to epoch compare the model, not the noise). ``loss`` is the negative ELBO whatever the
+    model's beta: reconstruction + KL.
+    """
+    rec, kl = per_example_elbo(model, X, batch_size, random_state, y)
+    return {"loss": float(rec.mean() + kl.mean()), "reconstruction": float(rec.mean()),
+            "kl": float(kl.mean())}
+
+
+def per_example_elbo(model, X, batch_size=1000, random_state=0, y=None):
+    """Reconstruction (N,) and KL (N,) of every example, one noise sample each, in batches."""
+    rng = np.random.default_rng(random_state)
+    X = model.check_input(X)
+    y = _labels(model, y, len(X))
+    rec, kl = np.empty(len(X)), np.empty(len(X))
+    for part in _batches(len(X), batch_size):
+        eps = rng.standard_normal((part.stop - part.start, model.latent_dim), dtype=model.dtype)
+        rec[part], kl[part] = model.per_example_loss(X[part], eps, None if y is None else y[part])
+    return rec, kl
+
+
+def iwae_bound(model, X, k=5000, batch_size=None, random_state=None, y=None, progress=False):
+    """The importance-weighted bound on log p(x) (Burda et al. 2015), mean over X, in nats.
+
+        log p(x) >= E[ log (1/k) sum_i p(x, z_i) / q(z_i | x) ],   z_i ~ q(z | x)
+    With z = mu + std * eps, the log weight of one sample is
+        log w = log p(x | z) + log N(z; 0, I) - log N(z; mu, std^2)
+              = -nll(x | z) - 1/2 sum_k z_k^2 + 1/2 sum_k (logvar_k + eps_k^2)
+    (the log 2 pi terms cancel). The mean of log-weights is the ELBO, so k = 1 gives the ELBO and
+    the bound tightens as k grows. The sum over i is taken with a running log-sum-exp, never
+    exponentiating a log-weight, and the samples go through the decoder in batches of about
+    ``batch_size`` rows (default 20,000), so memory stays bounded whatever k.
+    """
+    if int(k) != k or k < 1:
+        raise ValueError(f"k must be a positive integer; got {k!r}")
+    rng = np.random.default_rng(random_state)
+    X = model.check_input(X)
+    y = _labels(model, y, len(X))
+    rows = batch_size or 20_000
+    per_x = max(1, min(len(X), rows // k))  # examples per outer batch
+    samples = max(1, min(k, rows // per_x))  # samples per inner batch
+    bounds = np.empty(len(X))
+    outer = _batches(len(X), per_x)
+    for part in tqdm(outer, desc=f"IWAE k={k}", disable=not progress):
+        x, labels = X[part], None if y is None else y[part]
+        n = len(x)
+        mu, logvar = model.encode(x, labels)  # (n, K)
+        total = np.full(n, -np.inf)  # running log sum_i w_i, per example
+        for start in range(0, k, samples):
+            s = min(samples, k - start)
+            eps = rng.standard_normal((s, n, model.latent_dim), dtype=model.dtype)  # (S, n, K)
+            z = reparameterize(mu, logvar, eps)  # (S, n, K)
+            x_rep = np.broadcast_to(x, (s, n, x.shape[1])).reshape(s * n, -1)
+            y_rep = None if labels is None else np.tile(labels, s)
+            out = model._decode(np.ascontiguousarray(z.reshape(s * n, -1)), y_rep)
+            log_px_z = -model.nll.forward(out, x_rep).reshape(s, n)
+            log_w = log_px_z - 0.5 * (z * z).sum(axis=2) + 0.5 * (logvar + eps * eps).sum(axis=2)
+            top = log_w.max(axis=0)  # log-sum-exp over the S samples, shifted by its largest
+            chunk = top + np.log(np.exp(log_w - top).sum(axis=0))
+            total = np.logaddexp(total, chunk)
+        bounds[part] = total - math.log(k)
+    return float(bounds.mean())
+
+
+def kl_per_dimension(model, X, batch_size=1000, y=None):
+    """The KL of each latent dimension, averaged over X: (K,). Summed, it is the KL term."""
+    X = model.check_input(X)
+    y = _labels(model, y, len(X))
+    total = np.zeros(model.latent_dim)
+    for part in _batches(len(X), batch_size):
+        mu, logvar = model.encode(X[part], None if y is None else y[part])
+        total += (-0.5 * (1 + logvar - mu * mu - np.exp(logvar))).sum(axis=0)
+    return total / len(X)
+
+
+def active_units(model, X, threshold=0.01, batch_size=1000, y=None):
+    """Which latent dimensions the model uses: ``Var_x(E_q[z_k | x]) > threshold`` (Burda et al.
+    2015). Returns (number active, the variances (K,))."""
+    X = model.check_input(X)
+    y = _labels(model, y, len(X))
+    means = np.concatenate([model.encode(X[part], None if y is None else y[part])[0]
+                            for part in _batches(len(X), batch_size)])
+    variances = means.astype(np.float64).var(axis=0)
+    return int((variances > threshold).sum()), variances
+
+
+def anomaly_scores(model, X, y=None, random_state=0, n_samples=10):
+    """Two scores per example, higher meaning more unusual: the negative ELBO (nats, averaged
+    over ``n_samples`` noise draws) and the squared reconstruction error ``|x - recon(x)|^2``
+    (reconstruction from the posterior mean). Returns (neg_elbo (N,), squared_error (N,))."""
+    rng = np.random.default_rng(random_state)
+    neg_elbo = np.zeros(len(X))
+    for _ in range(n_samples):
+        rec, kl = per_example_elbo(model, X, random_state=rng, y=y)
+        neg_elbo += (rec + kl) / n_samples
+    squared_error = ((model.check_input(X) - model.reconstruct(X, y)) ** 2).sum(axis=1)
+    return neg_elbo, squared_error
+

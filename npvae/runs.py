@@ -1,0 +1,118 @@
+"""Run folders: what ``npvae train`` writes and the other commands read.
+
+    checkpoint.npz   parameters, optimizer and Generator state, history, configuration
+    config.json      the training options (the same as in the checkpoint, for people to read)
+    history.json, history.csv   one record per epoch
+    *.png            figures
+"""
+
+import csv
+import io
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from .checkpoint import CheckpointError, load_model, write_text_atomically
+from .data import Dataset, load_dataset
+from .train import test_targets
+
+
+@dataclass
+class TrainConfig:
+    dataset: str = "mnist"  # mnist, fashion-mnist or digits (bundled, no network)
+    data_dir: str = None  # a folder of MNIST-format IDX files, instead of downloading
+    epochs: int = 10  # total epochs; a resumed run goes on until it has this many
+    batch_size: int = 128
+    lr: float = 1e-3  # Adam's learning rate
+    hidden: tuple = (400, 400)  # hidden layer sizes of the encoder (reversed in the decoder)
+    latent_dim: int = 20
+    beta: float = 1.0  # weight of the KL term (1: the ELBO)
+    likelihood: str = "bernoulli"  # or gaussian, for real-valued data
+    binarize: str = "none"  # none (grey-level targets), static or dynamic
+    warmup: int = 0  # epochs of KL warm-up (beta rising from 0)
+    dtype: str = "float32"
+    seed: int = 0
+    conditional: bool = False  # a conditional VAE: the one-hot label goes in with x and z
+    holdout_class: int = None  # leave this class out of training (anomaly detection)
+    image_shape: tuple = None  # (height, width), filled in from the data set
+
+    def check(self):
+        positive = [("epochs", self.epochs), ("batch-size", self.batch_size),
+                    ("latent-dim", self.latent_dim)] + [("hidden", h) for h in self.hidden]
+        for name, value in positive:
+            if value < 1:
+                raise ValueError(f"--{name} must be at least 1; got {value}")
+        if not self.lr > 0:
+            raise ValueError(f"--lr must be > 0; got {self.lr}")
+        if not self.beta >= 0:
+            raise ValueError(f"--beta must be >= 0; got {self.beta}")
+        if self.warmup < 0:
+            raise ValueError(f"--warmup must be >= 0; got {self.warmup}")
+
+
+def check_count(name, value):
+    if value < 1:
+        raise ValueError(f"--{name} must be at least 1; got {value}")
+
+
+def save_figure(fig, path):
+    """Save a figure as PNG through a temporary file and a rename, then close it."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(buffer.getvalue())
+    tmp.replace(path)
+    print(f"wrote {path}")
+
+
+def write_history(folder, history):
+    write_text_atomically(folder / "history.json", json.dumps(history, indent=1))
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(history[-1]))
+    writer.writeheader()
+    writer.writerows(history)
+    write_text_atomically(folder / "history.csv", text.getvalue())
+
+
+def open_run(folder):
+    """The model and training config of a run folder (CheckpointError if it has none)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CheckpointError(f"{folder} is not a run folder (no such folder)")
+    model, meta = load_model(folder / "checkpoint.npz")
+    names = {f.name for f in fields(TrainConfig)}
+    config = TrainConfig(**{k: v for k, v in (meta.get("train") or {}).items() if k in names})
+    return model, config
+
+
+def without_class(data, label):
+    """The data set with one class removed from both splits (None: unchanged)."""
+    if label is None:
+        return data
+    if label not in set(data.y_train.tolist()):
+        raise ValueError(f"--holdout-class {label} is not a label of {data.name}")
+    train, test = data.y_train != label, data.y_test != label
+    return Dataset(data.X_train[train], data.y_train[train], data.X_test[test], data.y_test[test],
+                   data.name, data.image_shape)
+
+
+def training_data(config):
+    """The data set a run trains on: its class held out, if any."""
+    return without_class(load_dataset(config.dataset, config.data_dir), config.holdout_class)
+
+
+def test_set(config):
+    """All the test images (held-out class included) as training saw them, and their labels."""
+    data = load_dataset(config.dataset, config.data_dir)
+    return test_targets(data.X_test, config.binarize), data.y_test
+
+
+def labels_for(model, y):
+    """The labels to hand a model: y for a conditional one, None for a plain one."""
+    return np.asarray(y) if model.n_classes else None
