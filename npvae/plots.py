@@ -94,3 +94,17 @@ def histograms(named_scores, threshold, title, xlabel, ax=None):
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def rate_distortion(rates, distortions, betas, ax=None):
+    """Rate (KL, nats) against distortion (reconstruction, nats), one point per beta."""
+    fig, ax = _axes(ax, (5, 4))
+    ax.plot(rates, distortions, "o-")
+    for rate, distortion, beta in zip(rates, distortions, betas):
+        ax.annotate(f"β={beta:g}", (rate, distortion), textcoords="offset points", xytext=(5, 5))
+    ax.set_xlabel("rate: KL(q(z|x) || p(z)) (nats per example)")
+    ax.set_ylabel("distortion: -E log p(x|z) (nats)")
+    ax.set_title("Rate-distortion trade-off of beta-VAEs (test set)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,20 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+
+
+def test_the_beta_sweep_runs_in_parallel_and_draws_its_figures(tmp_path):
+    out = tmp_path / "sweep"
+    result = subprocess.run(
+        [sys.executable, str(SCRIPTS / "beta_sweep.py"), "--betas", "0.5", "4", "--epochs", "2",
+         "--hidden", "16", "--latent-dim", "2", "--jobs", "2", "--out", str(out)],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert [r["beta"] for r in results] == [0.5, 4.0]
+    assert results[0]["rate"] > results[1]["rate"]  # a larger beta buys a smaller KL
+    for name in ("rate_distortion.png", "samples_by_beta.png"):
+        assert (out / name).stat().st_size > 1000
