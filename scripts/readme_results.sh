@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Every number and figure in the README, from the commands that make them. Takes about 15 minutes
+# on 2 cores. FASHION is a folder of Fashion-MNIST's IDX files (Debian: apt-get install
+# dataset-fashion-mnist, then /usr/share/datasets/fashion-mnist).
+#     bash scripts/readme_results.sh /usr/share/datasets/fashion-mnist
+set -euo pipefail
+FASHION=${1:?usage: bash scripts/readme_results.sh FASHION_MNIST_IDX_FOLDER}
+OUT=${OUT:-runs/readme}
+FIGURES=docs/figures
+mkdir -p "$OUT" "$FIGURES"
+
+for seed in 0 1 2; do   # the results table: 10 epochs of the classic model, three seeds
+  npvae train --dataset fashion-mnist --data-dir "$FASHION" --seed $seed --quiet \
+      --out "$OUT/fashion-seed$seed" | tail -n 4
+done
+npvae evaluate --run "$OUT/fashion-seed0" --iwae-k 1000
+npvae interpolate --run "$OUT/fashion-seed0"
+npvae latent --run "$OUT/fashion-seed0"
+for f in samples reconstructions loss interpolation kl_per_dimension; do
+  cp "$OUT/fashion-seed0/$f.png" "$FIGURES/fashion-$f.png"
+done
+
+npvae train --dataset fashion-mnist --data-dir "$FASHION" --latent-dim 2 --quiet \
+    --out "$OUT/fashion-2d" | tail -n 2
+npvae latent --run "$OUT/fashion-2d"
+cp "$OUT/fashion-2d/latent.png" "$FIGURES/fashion-2d-latent.png"
+cp "$OUT/fashion-2d/manifold.png" "$FIGURES/fashion-2d-manifold.png"
+
+npvae train --dataset digits --epochs 30 --quiet --out "$OUT/digits" | tail -n 2
+npvae evaluate --run "$OUT/digits" --iwae-k 1000
+npvae train --dataset digits --epochs 30 --conditional --quiet --out "$OUT/digits-cvae" | tail -n 1
+npvae sample --run "$OUT/digits-cvae"
+cp "$OUT/digits-cvae/samples_by_class.png" "$FIGURES/digits-cvae-samples.png"
+npvae train --dataset digits --epochs 30 --holdout-class 0 --quiet --out "$OUT/digits-no0" | tail -n 1
+npvae anomaly --run "$OUT/digits-no0"
+cp "$OUT/digits-no0/anomaly.png" "$FIGURES/digits-anomaly.png"
+python scripts/anomaly_digits.py
+
+python scripts/beta_sweep.py --out "$OUT/beta_sweep"
+cp "$OUT/beta_sweep/rate_distortion.png" "$FIGURES/digits-rate-distortion.png"
+cp "$OUT/beta_sweep/samples_by_beta.png" "$FIGURES/digits-samples-by-beta.png"
+
+python scripts/benchmark.py --data-dir "$FASHION"
