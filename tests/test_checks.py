@@ -9,17 +9,8 @@ from npvae.cli import main
 from npvae.gradcheck import check_model
 
 
-def run(capsys, *argv):
-    try:
-        status = main(list(argv))
-    except SystemExit as exit:
-        status = exit.code
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def test_gradcheck_passes_on_npvae(capsys):
-    status, out, _ = run(capsys, "gradcheck")
+def test_gradcheck_passes_on_npvae(cli):
+    status, out, _ = cli("gradcheck")
     assert status == 0, out
     assert "gradient check: 40 of 40 rows passed" in out
     for title in ("Dense", "ReLU", "Tanh", "Sigmoid", "KL", "Bernoulli", "Gaussian",
@@ -31,8 +22,8 @@ def test_gradcheck_passes_on_npvae(capsys):
     ("variance-as-std", ["logvar ", "logvar_head.W", "encoder.0.W"]),
     ("kl-without-half", ["logvar ", "logvar_head.b"]),
 ])
-def test_each_broken_variant_fails_with_status_1(capsys, name, failing):
-    status, out, _ = run(capsys, "gradcheck", "--broken", name)
+def test_each_broken_variant_fails_with_status_1(cli, name, failing):
+    status, out, _ = cli("gradcheck", "--broken", name)
     assert status == 1 and "FAILED" in out and BROKEN[name][2] in out
     failed_lines = [line for line in out.splitlines() if line.endswith("FAIL")]
     for fragment in failing:
@@ -68,23 +59,23 @@ def layer_file(tmp_path):
     return write
 
 
-def test_a_correct_user_layer_passes(capsys, layer_file):
-    status, out, _ = run(capsys, "gradcheck", "--layer", f"{layer_file(GOOD_LAYER)}:Scale")
+def test_a_correct_user_layer_passes(cli, layer_file):
+    status, out, _ = cli("gradcheck", "--layer", f"{layer_file(GOOD_LAYER)}:Scale")
     assert status == 0 and "(your layer)" in out and "2 of 2 passed" in out
 
 
-def test_a_wrong_user_layer_fails(capsys, layer_file):
+def test_a_wrong_user_layer_fails(cli, layer_file):
     wrong = GOOD_LAYER.replace("(dy * self.x).sum(axis=0)", "dy.sum(axis=0)")
-    status, out, _ = run(capsys, "gradcheck", "--layer", f"{layer_file(wrong)}:Scale")
+    status, out, _ = cli("gradcheck", "--layer", f"{layer_file(wrong)}:Scale")
     assert status == 1
     assert any(line.startswith("s ") and line.endswith("FAIL") for line in out.splitlines())
 
 
-def test_a_user_layer_by_module_name(capsys, layer_file, monkeypatch):
+def test_a_user_layer_by_module_name(cli, layer_file, monkeypatch):
     path = layer_file(GOOD_LAYER, "userlayer_module.py")
     monkeypatch.chdir(path.parent)
     monkeypatch.syspath_prepend(str(path.parent))
-    status, _, _ = run(capsys, "gradcheck", "--layer", "userlayer_module:Scale")
+    status, _, _ = cli("gradcheck", "--layer", "userlayer_module:Scale")
     assert status == 0
 
 
@@ -98,18 +89,18 @@ def test_a_user_layer_by_module_name(capsys, layer_file, monkeypatch):
     (GOOD_LAYER.replace("return dy * self.params", "return dy[0] * self.params")
      .replace("(dy * self.x)", "(dy[:, :2] @ self.x[:2])"), "Scale", "raised ValueError"),
 ])
-def test_a_layer_that_does_not_fit_exits_2(capsys, layer_file, source, spec, fragment):
-    status, _, err = run(capsys, "gradcheck", "--layer", f"{layer_file(source)}:{spec}")
+def test_a_layer_that_does_not_fit_exits_2(cli, layer_file, source, spec, fragment):
+    status, _, err = cli("gradcheck", "--layer", f"{layer_file(source)}:{spec}")
     assert status == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
 
 
-def test_a_missing_layer_file_exits_2(capsys, tmp_path):
-    status, _, err = run(capsys, "gradcheck", "--layer", f"{tmp_path / 'none.py'}:X")
+def test_a_missing_layer_file_exits_2(cli, tmp_path):
+    status, _, err = cli("gradcheck", "--layer", f"{tmp_path / 'none.py'}:X")
     assert status == 2 and "no file" in err
 
 
-def test_the_optimizer_check(capsys, layer_file):
-    status, out, _ = run(capsys, "gradcheck", "--optimizer", "npvae.optim:Adam")
+def test_the_optimizer_check(cli, layer_file):
+    status, out, _ = cli("gradcheck", "--optimizer", "npvae.optim:Adam")
     assert status == 0 and "theta after step 2" in out
     no_correction = """
     import numpy as np
@@ -127,7 +118,7 @@ def test_the_optimizer_check(capsys, layer_file):
             self.v = b2 * self.v + (1 - b2) * g * g
             self.params.vector -= self.lr * self.m / (np.sqrt(self.v) + self.eps)
     """
-    status, out, _ = run(capsys, "gradcheck", "--optimizer", f"{layer_file(no_correction)}:Adam")
+    status, out, _ = cli("gradcheck", "--optimizer", f"{layer_file(no_correction)}:Adam")
     assert status == 1 and "FAIL" in out
 
 

@@ -9,16 +9,6 @@ from npvae.cli import main
 TRAIN = ["train", "--dataset", "digits", "--hidden", "32", "--latent-dim", "2", "--quiet"]
 
 
-def run(capsys, *argv):
-    """Run the command line; usage errors end in SystemExit, as from a shell."""
-    try:
-        status = main(list(argv))
-    except SystemExit as exit:
-        status = exit.code
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
 def assert_one_line_error(status, err, *fragments):
     assert status == 2
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
@@ -47,25 +37,25 @@ def test_train_writes_a_run_folder(trained):
     ("sample", ["samples.png"]), ("reconstruct", ["reconstructions.png"]),
     ("interpolate", ["interpolation.png"]), ("latent", ["latent.png", "manifold.png"]),
 ])
-def test_each_command_draws_its_figure(trained, capsys, command, files):
+def test_each_command_draws_its_figure(trained, cli, command, files):
     for name in files:
         (trained / name).unlink(missing_ok=True)
-    status, out, _ = run(capsys, command, "--run", str(trained))
+    status, out, _ = cli(command, "--run", str(trained))
     assert status == 0 and "wrote" in out
     for name in files:
         assert (trained / name).stat().st_size > 1000
 
 
-def test_evaluate_prints_the_test_elbo(trained, capsys):
-    status, out, _ = run(capsys, "evaluate", "--run", str(trained))
+def test_evaluate_prints_the_test_elbo(trained, cli):
+    status, out, _ = cli("evaluate", "--run", str(trained))
     history = json.loads((trained / "history.json").read_text())
     assert status == 0 and f"{history[-1]['test_loss']:.3f}" in out
 
 
-def test_resume_continues_to_the_new_total(tmp_path, capsys):
+def test_resume_continues_to_the_new_total(tmp_path, cli):
     folder = str(tmp_path / "run")
-    assert run(capsys, *TRAIN, "--epochs", "1", "--out", folder)[0] == 0
-    status, out, _ = run(capsys, "train", "--out", folder, "--epochs", "2", "--resume", "--quiet")
+    assert cli(*TRAIN, "--epochs", "1", "--out", folder)[0] == 0
+    status, out, _ = cli("train", "--out", folder, "--epochs", "2", "--resume", "--quiet")
     assert status == 0 and "epoch   2/2" in out and "epoch   1/2" not in out
     assert len(json.loads((tmp_path / "run" / "history.json").read_text())) == 2
 
@@ -80,46 +70,46 @@ def test_resume_continues_to_the_new_total(tmp_path, capsys):
     (["sample", "--run", "."], "no checkpoint"),
     (["frobnicate"], "invalid choice"),
 ])
-def test_bad_input_exits_2_with_one_line(argv, fragment, capsys, tmp_path, monkeypatch):
+def test_bad_input_exits_2_with_one_line(argv, fragment, cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    status, _, err = run(capsys, *argv)
+    status, _, err = cli(*argv)
     assert_one_line_error(status, err, fragment)
 
 
-def test_an_existing_run_is_not_overwritten(trained, capsys):
+def test_an_existing_run_is_not_overwritten(trained, cli):
     before = (trained / "checkpoint.npz").read_bytes()
-    status, _, err = run(capsys, *TRAIN, "--out", str(trained))
+    status, _, err = cli(*TRAIN, "--out", str(trained))
     assert_one_line_error(status, err, "already holds a run", "--resume")
     assert (trained / "checkpoint.npz").read_bytes() == before
 
 
-def test_a_corrupt_checkpoint_exits_2(tmp_path, capsys):
+def test_a_corrupt_checkpoint_exits_2(tmp_path, cli):
     (tmp_path / "checkpoint.npz").write_bytes(b"not a zip file")
-    status, _, err = run(capsys, "evaluate", "--run", str(tmp_path))
+    status, _, err = cli("evaluate", "--run", str(tmp_path))
     assert_one_line_error(status, err, "not a readable npvae checkpoint")
 
 
-def test_a_file_where_a_folder_is_expected(tmp_path, capsys):
+def test_a_file_where_a_folder_is_expected(tmp_path, cli):
     (tmp_path / "file").write_text("x")
-    status, _, err = run(capsys, *TRAIN, "--out", str(tmp_path / "file"))
+    status, _, err = cli(*TRAIN, "--out", str(tmp_path / "file"))
     assert_one_line_error(status, err, "is a file, not a folder")
-    status, _, err = run(capsys, "latent", "--run", str(tmp_path / "file"))
+    status, _, err = cli("latent", "--run", str(tmp_path / "file"))
     assert_one_line_error(status, err, "is not a run folder")
 
 
-def test_offline_mnist_fails_clearly_and_writes_nothing(tmp_path, capsys, monkeypatch):
+def test_offline_mnist_fails_clearly_and_writes_nothing(tmp_path, cli, monkeypatch):
     def fetch(name, **kwargs):
         raise URLError("[Errno -2] Name or service not known")
     monkeypatch.setattr(data, "fetch_openml", fetch)
     monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path / "sklearn"))
-    status, _, err = run(capsys, "train", "--out", str(tmp_path / "run"), "--quiet")
+    status, _, err = cli("train", "--out", str(tmp_path / "run"), "--quiet")
     assert_one_line_error(status, err, "mnist could not be downloaded", "--dataset digits",
                           "--data-dir")
     assert not (tmp_path / "run").exists()
 
 
-def test_evaluate_with_iwae_and_collapse_diagnostics(trained, capsys):
-    status, out, _ = run(capsys, "evaluate", "--run", str(trained), "--iwae-k", "20")
+def test_evaluate_with_iwae_and_collapse_diagnostics(trained, cli):
+    status, out, _ = cli("evaluate", "--run", str(trained), "--iwae-k", "20")
     assert status == 0
     elbo = float(out.split("test negative ELBO ")[1].split()[0])
     bound = float(out.split("log-likelihood <= ")[1].split()[0])
@@ -128,32 +118,32 @@ def test_evaluate_with_iwae_and_collapse_diagnostics(trained, capsys):
     assert (trained / "kl_per_dimension.png").stat().st_size > 1000
 
 
-def test_conditional_sampling_by_label(tmp_path, capsys):
+def test_conditional_sampling_by_label(tmp_path, cli):
     folder = tmp_path / "cvae"
-    assert run(capsys, *TRAIN, "--epochs", "2", "--conditional", "--out", str(folder))[0] == 0
-    status, _, _ = run(capsys, "sample", "--run", str(folder), "--label", "7")
+    assert cli(*TRAIN, "--epochs", "2", "--conditional", "--out", str(folder))[0] == 0
+    status, _, _ = cli("sample", "--run", str(folder), "--label", "7")
     assert status == 0 and (folder / "samples.png").is_file()
-    status, _, _ = run(capsys, "sample", "--run", str(folder))
+    status, _, _ = cli("sample", "--run", str(folder))
     assert status == 0 and (folder / "samples_by_class.png").is_file()
     for command in ("reconstruct", "interpolate", "latent", "evaluate", "anomaly"):
-        assert run(capsys, command, "--run", str(folder))[0] == 0
-    status, _, err = run(capsys, "sample", "--run", str(folder), "--label", "10")
+        assert cli(command, "--run", str(folder))[0] == 0
+    status, _, err = cli("sample", "--run", str(folder), "--label", "10")
     assert_one_line_error(status, err, "--label must lie in [0, 10)")
 
 
-def test_anomaly_reports_the_auc_of_the_held_out_class(tmp_path, capsys):
+def test_anomaly_reports_the_auc_of_the_held_out_class(tmp_path, cli):
     folder = tmp_path / "holdout"
     argv = ["train", "--dataset", "digits", "--hidden", "64", "--latent-dim", "8", "--quiet"]
-    assert run(capsys, *argv, "--epochs", "5", "--holdout-class", "0", "--out", str(folder))[0] == 0
-    status, out, _ = run(capsys, "anomaly", "--run", str(folder))
+    assert cli(*argv, "--epochs", "5", "--holdout-class", "0", "--out", str(folder))[0] == 0
+    status, out, _ = cli("anomaly", "--run", str(folder))
     assert status == 0 and "ROC-AUC for detecting class 0" in out
     auc = float(out.split("ROC-AUC for detecting class 0: ")[1].split()[0])
     assert auc > 0.75  # 0.88 with this seed; chance is 0.5
     assert (folder / "anomaly.png").stat().st_size > 1000
 
 
-def test_anomaly_without_a_held_out_class(trained, capsys):
-    status, out, _ = run(capsys, "anomaly", "--run", str(trained), "--percentile", "95")
+def test_anomaly_without_a_held_out_class(trained, cli):
+    status, out, _ = cli("anomaly", "--run", str(trained), "--percentile", "95")
     assert status == 0 and "95th percentile" in out and "ROC-AUC" not in out
 
 
@@ -162,12 +152,12 @@ def test_anomaly_without_a_held_out_class(trained, capsys):
     (["anomaly", "--percentile", "100"], "--percentile must lie in (0, 100)"),
     (["evaluate", "--iwae-k", "0"], "--iwae-k must be at least 1"),
 ])
-def test_bad_options_of_the_new_commands(trained, capsys, argv, fragment):
-    status, _, err = run(capsys, argv[0], "--run", str(trained), *argv[1:])
+def test_bad_options_of_the_new_commands(trained, cli, argv, fragment):
+    status, _, err = cli(argv[0], "--run", str(trained), *argv[1:])
     assert_one_line_error(status, err, fragment)
 
 
-def test_a_holdout_class_that_does_not_exist(tmp_path, capsys):
-    status, _, err = run(capsys, *TRAIN, "--holdout-class", "12", "--out", str(tmp_path / "r"))
+def test_a_holdout_class_that_does_not_exist(tmp_path, cli):
+    status, _, err = cli(*TRAIN, "--holdout-class", "12", "--out", str(tmp_path / "r"))
     assert_one_line_error(status, err, "--holdout-class 12 is not a label of digits")
     assert not (tmp_path / "r").exists()
