@@ -5,7 +5,6 @@ import pytest
 
 from npvae import VAE
 from npvae.checks import BROKEN, kink_note, smallest_relu_input
-from npvae.cli import main
 from npvae.gradcheck import check_model
 
 
