@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from . import losses, vae
-from .gradcheck import (DEFAULT_H, DEFAULT_TOL, CheckRow, check_array, check_layer, check_model, format_report,
-                        rel_error, resolvable_floor)
+from .gradcheck import (DEFAULT_H, DEFAULT_TOL, CheckRow, check_array, check_layer,
+                        check_model, format_report, rel_error, resolvable_floor)
 from .layers import Dense, ReLU, Sigmoid, Tanh
 from .params import Parameters
 

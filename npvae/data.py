@@ -5,7 +5,8 @@ with integer labels. Shapes: X_train (N_train, D), y_train (N_train,), likewise 
 
 - ``load_openml("mnist")`` downloads once through scikit-learn's ``fetch_openml`` and keeps the
   pixels (uint8) in ``<data home>/npvae/<name>.npz`` (written atomically), so the next load is
-  fast and needs no network. The standard split: the first 60,000 images train, the last 10,000 test.
+  fast and needs no network. The standard split: the first 60,000 images train, the last
+  10,000 test.
 - ``load_idx_dir(folder)`` reads the original distribution files (``train-images-idx3-ubyte[.gz]``,
   ``train-labels-idx1-ubyte[.gz]``, ``t10k-...``) from a folder, with no network at all.
 - ``load_digits_split()`` uses the 8x8 digits that ship with scikit-learn: no network, ever.

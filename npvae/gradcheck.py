@@ -143,7 +143,8 @@ def check_layer(layer, x, h=DEFAULT_H, tol=DEFAULT_TOL, random_state=None):
 def format_report(rows, tol=DEFAULT_TOL):
     """The rows as a text table, one per parameter, and a closing verdict line."""
     width = max([len("parameter")] + [len(r.name) for r in rows])
-    lines = [f"{'parameter':<{width}}  {'shape':<12} {'max |grad|':>11} {'worst rel err':>14}  result"]
+    lines = [f"{'parameter':<{width}}  {'shape':<12} {'max |grad|':>11} "
+             f"{'worst rel err':>14}  result"]
     for r in rows:
         lines.append(f"{r.name:<{width}}  {str(r.shape):<12} {r.max_abs_grad:>11.3e} "
                      f"{r.worst_error:>14.2e}  {'pass' if r.passed else 'FAIL'}")

@@ -22,7 +22,8 @@ def check_random_state(random_state):
         return random_state
     if random_state is None or isinstance(random_state, (int, np.integer)):
         return np.random.default_rng(random_state)
-    raise ValueError(f"random_state must be None, an int or a numpy Generator; got {random_state!r}")
+    raise ValueError("random_state must be None, an int or a numpy Generator; "
+                     f"got {random_state!r}")
 
 
 def check_dtype(dtype):

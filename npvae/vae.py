@@ -1,7 +1,8 @@
 """The variational autoencoder (Kingma & Welling 2014), forward and backward by hand.
 
 Model: a prior p(z) = N(0, I) over K latent variables, a decoder p(x | z) (Bernoulli with logits,
-or Gaussian with a fixed standard deviation) and an encoder q(z | x) = N(mu(x), diag(exp(logvar(x)))).
+or Gaussian with a fixed standard deviation) and an encoder
+q(z | x) = N(mu(x), diag(exp(logvar(x)))).
 Training minimises the negative evidence lower bound (ELBO), per example in nats:
 
     loss(x) = -E_q[log p(x | z)] + beta * KL(q(z | x) || p(z))         (beta = 1: the ELBO)
@@ -168,8 +169,8 @@ class VAE:
         """Return eps as an (n, K) array of the model's dtype, or raise ValueError."""
         eps = np.asarray(eps)
         if eps.shape != (n, self.latent_dim):
-            raise ValueError(f"eps must have shape (n_samples, latent_dim) = {(n, self.latent_dim)}; "
-                             f"got {eps.shape}")
+            raise ValueError("eps must have shape (n_samples, latent_dim) = "
+                             f"{(n, self.latent_dim)}; got {eps.shape}")
         eps = np.ascontiguousarray(eps, dtype=self.dtype)
         if not np.isfinite(eps).all():
             raise ValueError("eps must be finite; got NaN or inf")
@@ -186,9 +187,11 @@ class VAE:
             raise ValueError(f"a conditional model needs labels y in [0, {self.n_classes})")
         y = np.broadcast_to(np.asarray(y), (n,)) if np.ndim(y) == 0 else np.asarray(y)
         if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
-            raise ValueError(f"y must hold {n} integer labels; got shape {y.shape}, dtype {y.dtype}")
+            raise ValueError(f"y must hold {n} integer labels; got shape {y.shape}, "
+                             f"dtype {y.dtype}")
         if y.min() < 0 or y.max() >= self.n_classes:
-            raise ValueError(f"labels must lie in [0, {self.n_classes}); got [{y.min()}, {y.max()}]")
+            raise ValueError(f"labels must lie in [0, {self.n_classes}); "
+                             f"got [{y.min()}, {y.max()}]")
         return y
 
     def _condition(self, a, y):

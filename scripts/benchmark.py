@@ -146,7 +146,7 @@ def main():
         print(f"{'PyTorch ' + torch_version + ' epoch':<28}{med['PyTorch float32']:9.2f}  "
               f"npvae / PyTorch = {f32 / med['PyTorch float32']:.2f}")
     else:
-        print("PyTorch is not installed: no comparison (pip install torch==2.13.0 for the CPU build)")
+        print("PyTorch is not installed: no comparison with it, only with the floor")
     print(f"{'evaluate 10,000 (no grads)':<28}{statistics.median(eval_times):9.2f}")
     print(f"peak NumPy memory in training beyond the data: {memory / 2**20:.0f} MB "
           f"(data set {X.nbytes / 2**20:.0f} MB)")

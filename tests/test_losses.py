@@ -18,7 +18,8 @@ finite = st.floats(-20, 20, allow_nan=False)
 
 
 @settings(deadline=None, max_examples=50)
-@given(mu=arrays(np.float64, (2, 3), elements=finite), logvar=arrays(np.float64, (2, 3), elements=finite))
+@given(mu=arrays(np.float64, (2, 3), elements=finite),
+       logvar=arrays(np.float64, (2, 3), elements=finite))
 def test_kl_is_never_negative(mu, logvar):
     kl, _, _ = kl_normal(mu, logvar)
     assert np.all(kl >= 0)
