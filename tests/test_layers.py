@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from npvae.checks import away_from_kink
 from npvae.gradcheck import check_layer
 from npvae.layers import Dense, ReLU, Sequential, Sigmoid, Tanh, mlp
 
@@ -10,12 +11,6 @@ def assert_layer_passes(layer, x):
     rows = check_layer(layer, x, random_state=0)
     assert rows and all(r.passed for r in rows), rows
     assert max(r.worst_error for r in rows) < 1e-6
-
-
-def away_from_zero(rng, shape, margin=0.1):
-    """Inputs at least `margin` from ReLU's kink, so a step of h never crosses it."""
-    x = rng.standard_normal(shape)
-    return np.where(x >= 0, x + margin, x - margin)
 
 
 @settings(deadline=None, max_examples=15)
@@ -29,7 +24,7 @@ def test_dense_backward_matches_finite_differences(n, n_in, n_out):
 
 @pytest.mark.parametrize("layer_class", [ReLU, Tanh, Sigmoid])
 def test_activation_backward_matches_finite_differences(layer_class, rng):
-    assert_layer_passes(layer_class(), away_from_zero(rng, (5, 4)))
+    assert_layer_passes(layer_class(), away_from_kink(rng, (5, 4)))
 
 
 def test_sequential_backward_matches_finite_differences(rng):
