@@ -57,7 +57,7 @@ class BernoulliNLL(Layer):
         np.exp(dlogits, out=dlogits)
         dlogits /= self._one_plus_e  # sigmoid(l)
         dlogits -= self._x
-        dlogits *= _column(dnll)
+        dlogits *= _column(dnll, dlogits.dtype)
         return dlogits
 
 
@@ -85,14 +85,16 @@ class GaussianNLL(Layer):
     def backward(self, dnll):
         diff = self._saved(self._diff)
         dmean = np.multiply(diff, 1 / self.std**2, out=self._work("dmean", diff.shape, diff.dtype))
-        dmean *= _column(dnll)
+        dmean *= _column(dnll, dmean.dtype)
         return dmean
 
 
-def _column(dnll):
-    """dL/dnll as a number or an (N, 1) column, to scale the rows of an (N, D) gradient."""
-    dnll = np.asarray(dnll)
-    return dnll[:, None] if dnll.ndim == 1 else dnll
+def _column(dnll, dtype):
+    """dL/dnll as a Python number or an (N, 1) column of ``dtype``, to scale the rows of an
+    (N, D) gradient. (A NumPy float64 number would make a float32 product run in float64.)"""
+    if np.ndim(dnll) == 0:
+        return float(dnll)
+    return np.asarray(dnll, dtype=dtype)[:, None]
 
 
 def kl_normal(mu, logvar):
