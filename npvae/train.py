@@ -57,10 +57,8 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
     X_train = model.check_input(X_train)
     y_train = model.check_labels(y_train, len(X_train)) if model.n_classes else None
     if X_test is not None:
-        X_test = model.check_input(X_test)
+        X_test = test_targets(model.check_input(X_test), binarize_mode)
         y_test = model.check_labels(y_test, len(X_test)) if model.n_classes else None
-    if X_test is not None:
-        X_test = test_targets(X_test, binarize_mode)
     optimizer = optimizer or Adam(model.params, lr=lr)
     history, start_epoch = [], 0
     if resume:
@@ -88,7 +86,8 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
             yb = None if y_train is None else y_train[rows]
             parts = model.forward_backward(xb, model.draw_eps(len(xb)), beta, yb)
             if not np.isfinite(parts.total):
-                kept = f"; the checkpoint of epoch {epoch} is kept" if checkpoint_path else ""
+                kept = (f"; the checkpoint of epoch {epoch} is kept"
+                        if checkpoint_path and epoch > 0 else "")
                 raise TrainingDiverged(f"the loss became {parts.total} at epoch {epoch + 1}, "
                                        f"batch {i + 1}{kept}. Try a smaller learning rate.")
             optimizer.step()
