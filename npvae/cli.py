@@ -103,6 +103,9 @@ def main(argv=None):
     except (ValueError, OSError, TrainingDiverged) as error:  # DataError, CheckpointError too
         print(f"npvae {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: files are written atomically, so nothing is half-written
+        print(f"npvae {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

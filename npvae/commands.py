@@ -32,8 +32,10 @@ def train(args):
     if args.resume:
         if not checkpoint.exists():
             raise CheckpointError(f"--resume: {out} holds no checkpoint.npz to resume")
-        saved = read_checkpoint(checkpoint)[0].get("train") or {}
-        config = TrainConfig(**{**saved, "epochs": args.epochs})
+        meta = read_checkpoint(checkpoint)[0]
+        config = TrainConfig(**{**(meta.get("train") or {}), "epochs": args.epochs})
+        if meta["epoch"] >= args.epochs:
+            print(f"{out} already holds {meta['epoch']} epochs; ask for more with --epochs")
     else:
         if checkpoint.exists():
             raise ValueError(f"{out} already holds a run; pass --resume to continue it, "
@@ -73,8 +75,13 @@ def train(args):
                       progress=not args.quiet and sys.stderr.isatty(), callback=report_epoch,
                       y_train=data.y_train, y_test=data.y_test)
     except KeyboardInterrupt:
-        print(f"npvae train: interrupted; {checkpoint} keeps the last completed epoch "
-              "(continue with --resume)", file=sys.stderr)
+        if checkpoint.exists():
+            epoch = read_checkpoint(checkpoint)[0]["epoch"]
+            print(f"npvae train: interrupted; {checkpoint} keeps epoch {epoch} "
+                  "(continue with --resume)", file=sys.stderr)
+        else:
+            print("npvae train: interrupted before the first epoch ended; no checkpoint",
+                  file=sys.stderr)
         return 130
     if history:
         save_figure(samples_figure(model, config), out / "samples.png")
