@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from sklearn.datasets import fetch_openml, get_data_home, load_digits
-from sklearn.model_selection import train_test_split
 
 from .checkpoint import save_npz_atomically
 from .params import check_random_state
@@ -27,6 +25,14 @@ from .params import check_random_state
 OPENML_NAMES = {"mnist": "mnist_784", "fashion-mnist": "Fashion-MNIST"}
 DATASETS = ("mnist", "fashion-mnist", "digits")
 N_TRAIN = 60_000
+
+
+def fetch_openml(*args, **kwargs):
+    """scikit-learn's ``fetch_openml``, imported when first needed: importing scikit-learn takes
+    a second or two, which ``import npvae`` and ``npvae gradcheck`` need not pay."""
+    from sklearn.datasets import fetch_openml as fetch
+
+    return fetch(*args, **kwargs)
 
 
 class DataError(ValueError):
@@ -59,6 +65,8 @@ def load_openml(name="mnist", data_home=None):
     """MNIST or Fashion-MNIST from OpenML, cached as .npz after the first download."""
     if name not in OPENML_NAMES:
         raise DataError(f"unknown OpenML data set {name!r}; expected one of {list(OPENML_NAMES)}")
+    from sklearn.datasets import get_data_home
+
     data_home = Path(get_data_home() if data_home is None else data_home)
     cache = data_home / "npvae" / f"{name}.npz"
     if cache.exists():
@@ -152,6 +160,9 @@ def load_idx_dir(folder, name=None):
 
 def load_digits_split(test_size=0.2, random_state=0):
     """scikit-learn's 1,797 8x8 digits, pixels scaled to [0, 1], a fixed stratified split."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
     digits = load_digits()
     X = (digits.data / 16.0).astype(np.float32)
     X_train, X_test, y_train, y_test = train_test_split(
