@@ -8,6 +8,7 @@ Layout of the .npz:
                       the history and the Generator's state
 """
 
+import contextlib
 import json
 import os
 import tempfile
@@ -27,32 +28,32 @@ class CheckpointError(ValueError):
     """A checkpoint is missing, corrupt, or does not match the model."""
 
 
-def save_npz_atomically(path, **arrays):
-    """Write an .npz to a temporary file beside ``path``, then rename it into place: a reader (or
-    a run interrupted mid-write) sees the old file or the complete new one, never half of one."""
+@contextlib.contextmanager
+def atomic_file(path, mode="wb"):
+    """Open a temporary file beside ``path`` for writing; on success rename it into place, on any
+    error (Ctrl-C too) delete it. A reader sees the old file or the complete new one, never half."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
+        with os.fdopen(fd, mode) as f:
+            yield f
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def save_npz_atomically(path, **arrays):
+    """Write a compressed .npz through ``atomic_file``."""
+    with atomic_file(path) as f:
+        np.savez_compressed(f, **arrays)
 
 
 def write_text_atomically(path, text):
-    """Write a small text file through a temporary file and a rename, like the .npz files."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write a text file through ``atomic_file``."""
+    with atomic_file(path, "w") as f:
+        f.write(text)
 
 
 def save_checkpoint(path, model, optimizer, epoch, history, train_config):

@@ -11,8 +11,6 @@ from tqdm.auto import tqdm
 
 from .vae import reparameterize
 
-LOG_2PI = math.log(2 * math.pi)
-
 
 def _batches(n, batch_size):
     return [slice(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]

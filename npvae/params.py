@@ -71,10 +71,6 @@ class Parameters:
     def __len__(self):
         return self.vector.size
 
-    def shapes(self):
-        """Dict name -> shape, the layout a checkpoint must match."""
-        return {name: self.values[name].shape for name in self.names}
-
     def all_views_attached(self):
         """True when every named value and gradient still shares memory with the flat vectors."""
         return all(np.shares_memory(self.values[n], self.vector)

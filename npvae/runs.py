@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import CheckpointError, load_model, write_text_atomically
+from .checkpoint import CheckpointError, atomic_file, load_model, write_text_atomically
 from .data import Dataset, load_dataset
 from .train import test_targets
 
@@ -61,13 +61,11 @@ def save_figure(fig, path):
     """Save a figure as PNG through a temporary file and a rename, then close it."""
     import matplotlib.pyplot as plt
 
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(buffer.getvalue())
-    tmp.replace(path)
+    try:
+        with atomic_file(path) as f:
+            fig.savefig(f, format="png", dpi=110)
+    finally:
+        plt.close(fig)
     print(f"wrote {path}")
 
 
@@ -100,11 +98,6 @@ def without_class(data, label):
     train, test = data.y_train != label, data.y_test != label
     return Dataset(data.X_train[train], data.y_train[train], data.X_test[test], data.y_test[test],
                    data.name, data.image_shape)
-
-
-def training_data(config):
-    """The data set a run trains on: its class held out, if any."""
-    return without_class(load_dataset(config.dataset, config.data_dir), config.holdout_class)
 
 
 def test_set(config):

@@ -29,12 +29,13 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .layers import ACTIVATIONS as LAYER_ACTIVATIONS
 from .layers import Dense, mlp, sigmoid
 from .losses import BernoulliNLL, GaussianNLL, kl_normal
 from .params import Parameters, check_dtype, check_random_state
 
 LIKELIHOODS = ("bernoulli", "gaussian")
-ACTIVATIONS = ("relu", "tanh")
+ACTIVATIONS = tuple(LAYER_ACTIVATIONS)
 
 # The log-variance is capped here before use. exp(30) ~ 1e13 is far beyond any healthy posterior
 # variance and far below float32's overflow (exp(88.7)), so exp(logvar) and exp(logvar / 2) stay
