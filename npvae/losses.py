@@ -27,34 +27,35 @@ class BernoulliNLL(Layer):
     ``log(1 + e)`` rather than ``log1p(e)``: NumPy's log1p is 5x slower, and where they differ
     (e below float epsilon) the difference is below the rounding of the sum.
     Backward, with dnll = dL/dnll (N,) or a number:
-        dl = dnll * (sigmoid(l) - x),    sigmoid(l) = exp(min(l, 0)) / (1 + e)
-    (the numerator is 1 for l >= 0 and exp(l) = e for l < 0: again no overflow).
+        dl = dnll * (sigmoid(l) - x),    sigmoid(l) = 1 / (1 + e) if l >= 0, e / (1 + e) if l < 0
+    Both cases are ``max(e, [l >= 0]) / (1 + e)``, as e <= 1: the forward pass's e serves again,
+    and exp and log, the costly passes, run once each per pixel.
 
     Shapes: logits (N, D), x (N, D) -> nll (N,); backward -> dlogits (N, D).
     """
 
     def __init__(self):
         super().__init__()
-        self._logits = self._x = self._one_plus_e = None
+        self._logits = self._x = self._e = self._one_plus_e = self._nonnegative = None
 
     def forward(self, logits, x):
         shape, dtype = logits.shape, logits.dtype
         self._logits, self._x = logits, x
-        one_plus_e = self._one_plus_e = self._work("1+e", shape, dtype)
-        np.abs(logits, out=one_plus_e)
-        np.negative(one_plus_e, out=one_plus_e)
-        np.exp(one_plus_e, out=one_plus_e)  # e = exp(-|l|)
-        one_plus_e += 1
+        nonnegative = self._nonnegative = np.greater_equal(
+            logits, 0, out=self._work("l>=0", shape, bool))
+        e = self._e = np.abs(logits, out=self._work("e", shape, dtype))
+        np.negative(e, out=e)
+        np.exp(e, out=e)  # e = exp(-|l|)
+        one_plus_e = self._one_plus_e = np.add(e, 1, out=self._work("1+e", shape, dtype))
         terms = np.log(one_plus_e, out=self._work("terms", shape, dtype))  # log(1 + e)
         other = self._work("other", shape, dtype)
-        terms += np.maximum(logits, 0, out=other)
+        terms += np.multiply(logits, nonnegative, out=other)  # max(l, 0)
         terms -= np.multiply(x, logits, out=other)
         return terms.sum(axis=1)
 
     def backward(self, dnll):
-        logits = self._saved(self._logits)
-        dlogits = np.minimum(logits, 0, out=self._work("dlogits", logits.shape, logits.dtype))
-        np.exp(dlogits, out=dlogits)
+        e = self._saved(self._e)
+        dlogits = np.maximum(e, self._nonnegative, out=self._work("dlogits", e.shape, e.dtype))
         dlogits /= self._one_plus_e  # sigmoid(l)
         dlogits -= self._x
         dlogits *= _column(dnll, dlogits.dtype)
