@@ -3,7 +3,7 @@ configuration, written atomically and read without pickle.
 
 Layout of the .npz:
     params            (P,) the model's flat parameter vector
-    optimizer.<key>   the optimizer's state (Adam: t, m, v)
+    optimizer.<key>   the optimizer's state (Adam: t, and its moments m, v divided by 1 - beta)
     meta              a 0-d string: JSON with the model's config, the training config, the epoch,
                       the history and the Generator's state
 """
@@ -20,7 +20,7 @@ import numpy as np
 from .optim import SGD, Adam
 from .vae import VAE
 
-FORMAT = "npvae-checkpoint-1"
+FORMAT = "npvae-checkpoint-2"  # 2: Adam keeps its moments divided by (1 - beta)
 OPTIMIZERS = {"Adam": Adam, "SGD": SGD}
 
 
@@ -79,8 +79,11 @@ def read_checkpoint(path):
         params = arrays.pop("params")
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
         raise CheckpointError(f"{path} is not a readable npvae checkpoint ({error})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+    if not isinstance(meta, dict) or not str(meta.get("format")).startswith("npvae-checkpoint"):
         raise CheckpointError(f"{path} is not an npvae checkpoint (format {FORMAT} expected)")
+    if meta["format"] != FORMAT:
+        raise CheckpointError(f"{path} was written by another version of npvae (format "
+                              f"{meta['format']}; this version reads {FORMAT})")
     optimizer_state = {key.split(".", 1)[1]: value for key, value in arrays.items()
                        if key.startswith("optimizer.")}
     return meta, params, optimizer_state

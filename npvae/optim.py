@@ -26,10 +26,17 @@ class Adam:
     Shapes: theta, g, m, v (P,).
 
     Speed: the update is a dozen elementwise passes over P ~ 1e6 numbers, as costly as a whole
-    forward and backward pass if written plainly. So every pass is in place (``out=``, into one
-    work vector allocated once), the bias corrections are folded into two numbers, and the vector
-    is cut into one contiguous slice per core, updated in parallel by a small thread pool
-    (NumPy releases the GIL inside each pass).
+    forward and backward pass if written plainly. Three things make it cheaper:
+    - The moments are kept divided by their (1 - beta): with ``m' = m / (1 - beta1)`` and
+      ``v' = v / (1 - beta2)`` the updates are ``m' = beta1 * m' + g`` and
+      ``v' = beta2 * v' + g^2``, one scaling in place and one addition each. The constants come
+      back in two numbers per step: with ``c = (1 - beta2) / (1 - beta2^t)``,
+          theta = theta - step * m' / (sqrt(v') + eps / sqrt(c)),
+          step = lr * (1 - beta1) / (1 - beta1^t) / sqrt(c).
+      (So ``state_dict`` holds m' and v', not m and v.)
+    - Every pass is in place (``out=``, into one work vector allocated once).
+    - The vector is cut into one contiguous slice per core, updated in parallel by a small thread
+      pool (NumPy releases the GIL inside each pass).
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, threads=None):
@@ -40,8 +47,8 @@ class Adam:
         self.params = params
         self.lr, self.betas, self.eps = float(lr), tuple(map(float, betas)), float(eps)
         self.t = 0
-        self.m = np.zeros_like(params.vector)
-        self.v = np.zeros_like(params.vector)
+        self.m = np.zeros_like(params.vector)  # m' = m / (1 - beta1)
+        self.v = np.zeros_like(params.vector)  # v' = v / (1 - beta2)
         self._work = np.empty_like(params.vector)
         threads = threads or min(os.cpu_count() or 1, 4)
         threads = max(1, min(threads, len(params.vector) // MIN_PARAMS_PER_THREAD))
@@ -52,30 +59,28 @@ class Adam:
     def step(self):
         """One update of ``params.vector`` from ``params.grad``."""
         self.t += 1
-        others = [self._pool.submit(self._update, part) for part in self._slices[1:]]
-        self._update(self._slices[0])  # this thread takes the first slice itself
+        beta1, beta2 = self.betas
+        c = (1 - beta2) / (1 - beta2**self.t)
+        step, eps = self.lr * (1 - beta1) / (1 - beta1**self.t) / c**0.5, self.eps / c**0.5
+        others = [self._pool.submit(self._update, part, step, eps) for part in self._slices[1:]]
+        self._update(self._slices[0], step, eps)  # this thread takes the first slice itself
         for future in others:
             future.result()
 
-    def _update(self, part):
+    def _update(self, part, step, eps):
         """The update on one slice of the vectors, every pass in place."""
         beta1, beta2 = self.betas
-        correction1, correction2 = 1 - beta1**self.t, 1 - beta2**self.t
         g, m, v = self.params.grad[part], self.m[part], self.v[part]
         work, theta = self._work[part], self.params.vector[part]
-        np.subtract(g, m, out=work)
-        work *= 1 - beta1
-        m += work  # m = beta1 * m + (1 - beta1) * g
-        np.multiply(g, g, out=work)
-        work -= v
-        work *= 1 - beta2
-        v += work  # v = beta2 * v + (1 - beta2) * g^2
-        # lr * m_hat / (sqrt(v_hat) + eps) = step * m / (sqrt(v) + eps * sqrt(correction2))
+        m *= beta1
+        m += g  # m' = beta1 * m' + g
+        v *= beta2
+        v += np.multiply(g, g, out=work)  # v' = beta2 * v' + g^2
         np.sqrt(v, out=work)
-        work += self.eps * correction2**0.5
+        work += eps
         np.divide(m, work, out=work)
-        work *= self.lr * correction2**0.5 / correction1
-        theta -= work
+        work *= step
+        theta -= work  # theta - step * m' / (sqrt(v') + eps / sqrt(c))
 
     def state_dict(self):
         return {"t": self.t, "m": self.m, "v": self.v}

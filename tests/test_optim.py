@@ -30,6 +30,21 @@ def test_adams_first_two_steps_equal_a_hand_computed_example():
     assert opt.t == 2
 
 
+@pytest.mark.parametrize("scale", [1.0, 1e-8])  # 1e-8: eps is as large as sqrt(v_hat)
+def test_adam_follows_the_textbook_equations(scale, rng):
+    params = two_parameters([1.0, -2.0])
+    opt = Adam(params, lr=0.01, betas=(0.8, 0.99), eps=1e-8)
+    theta, m, v = params.vector.copy(), np.zeros(2), np.zeros(2)
+    for t in range(1, 7):
+        g = scale * rng.standard_normal(2)
+        params.grad[...] = g
+        opt.step()
+        m = 0.8 * m + 0.2 * g
+        v = 0.99 * v + 0.01 * g * g
+        theta -= 0.01 * (m / (1 - 0.8**t)) / (np.sqrt(v / (1 - 0.99**t)) + 1e-8)
+        np.testing.assert_allclose(params.vector, theta, rtol=1e-13)
+
+
 def test_sgd_with_momentum():
     params = two_parameters([1.0, 1.0])
     opt = SGD(params, lr=0.5, momentum=0.9)

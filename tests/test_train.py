@@ -102,6 +102,14 @@ def test_a_foreign_npz_is_refused(tmp_path):
         load_model(path)
 
 
+def test_a_checkpoint_of_another_format_version_is_refused(tmp_path):
+    path = tmp_path / "old.npz"
+    np.savez(path, params=np.zeros(3), meta=np.array('{"format": "npvae-checkpoint-1"}'))
+    with pytest.raises(CheckpointError, match="another version of npvae .format "
+                                              "npvae-checkpoint-1; this version reads"):
+        load_model(path)
+
+
 def test_evaluate_is_deterministic_and_bad_options_are_refused(digits):
     model = small_vae()
     assert evaluate(model, digits.X_test) == evaluate(model, digits.X_test)
