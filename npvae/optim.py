@@ -6,10 +6,11 @@ dict of arrays and numbers (``state_dict`` / ``load_state_dict``), saved in chec
 resumed run continues exactly.
 """
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+
+from .parallel import usable_cores
 
 # Below this many parameters one thread is quicker than handing work to two.
 MIN_PARAMS_PER_THREAD = 100_000
@@ -50,7 +51,7 @@ class Adam:
         self.m = np.zeros_like(params.vector)  # m' = m / (1 - beta1)
         self.v = np.zeros_like(params.vector)  # v' = v / (1 - beta2)
         self._work = np.empty_like(params.vector)
-        threads = threads or min(os.cpu_count() or 1, 4)
+        threads = threads or min(usable_cores(), 4)
         threads = max(1, min(threads, len(params.vector) // MIN_PARAMS_PER_THREAD))
         bounds = np.linspace(0, len(params.vector), threads + 1).astype(int)
         self._slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]

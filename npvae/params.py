@@ -40,6 +40,9 @@ class Parameters:
     ``Parameters([("encoder.0", dense), ...], dtype)`` copies each layer's arrays (its dicts
     ``layer.params`` and ``layer.grads``) into the flat vectors ``vector`` and ``grad`` and puts
     views of them back into the layer, so the layer keeps working as before, now on shared memory.
+    With ``shared_vector`` (another model's ``params.vector``, same layout), the layers' values
+    become views of that vector instead, and their own values are dropped: two models then hold
+    the very same parameters, each with its own gradient vector.
 
     Attributes:
         vector: (P,) every parameter, in forward order.
@@ -48,10 +51,15 @@ class Parameters:
         values, grads: dicts name -> view of ``vector`` / ``grad`` with the parameter's shape.
     """
 
-    def __init__(self, named_layers, dtype):
+    def __init__(self, named_layers, dtype, shared_vector=None):
         named_layers = list(named_layers)
         size = sum(a.size for _, layer in named_layers for a in layer.params.values())
-        self.vector = np.zeros(size, dtype=dtype)
+        if shared_vector is None:
+            self.vector = np.zeros(size, dtype=dtype)
+        elif shared_vector.shape != (size,) or shared_vector.dtype != dtype:
+            raise ValueError(f"shared_vector must have shape ({size},) and dtype {dtype}")
+        else:
+            self.vector = shared_vector
         self.grad = np.zeros(size, dtype=dtype)
         self.names, self.values, self.grads = [], {}, {}
         start = 0
@@ -59,7 +67,8 @@ class Parameters:
             for key, array in layer.params.items():
                 stop = start + array.size
                 value = self.vector[start:stop].reshape(array.shape)
-                value[...] = array
+                if shared_vector is None:
+                    value[...] = array
                 layer.params[key] = value
                 layer.grads[key] = self.grad[start:stop].reshape(array.shape)
                 name = f"{layer_name}.{key}"

@@ -14,6 +14,7 @@ from .checkpoint import restore, save_checkpoint
 from .data import binarize
 from .evaluation import evaluate
 from .optim import Adam
+from .parallel import DataParallel
 
 BINARIZE = ("none", "static", "dynamic")
 
@@ -67,6 +68,7 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
     if binarize_mode == "static":  # one fixed sample, the same in a resumed run
         X_train = binarize(X_train, random_state=1)
     n = len(X_train)
+    parallel = DataParallel(model)  # each batch in two shares of rows, one per core
     # reused for every batch (fresh memory each step costs page faults): the gathered rows, and
     # their Bernoulli sample for dynamic binarization
     batch = np.empty((min(batch_size, n), X_train.shape[1]), X_train.dtype)
@@ -78,22 +80,23 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
         sums = np.zeros(2)  # reconstruction, kl, summed over examples
         batches = range(0, n, batch_size)
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{epochs}", leave=False, disable=not progress)
-        for i, start in enumerate(bar):
-            rows = order[start:start + batch_size]
-            xb = np.take(X_train, rows, axis=0, out=batch[:len(rows)])  # (B, D)
-            if binarize_mode == "dynamic":
-                xb = binarize(xb, model.rng, out=sample[:len(rows)])
-            yb = None if y_train is None else y_train[rows]
-            parts = model.forward_backward(xb, model.draw_eps(len(xb)), beta, yb)
-            if not np.isfinite(parts.total):
-                kept = (f"; the checkpoint of epoch {epoch} is kept"
-                        if checkpoint_path and epoch > 0 else "")
-                raise TrainingDiverged(f"the loss became {parts.total} at epoch {epoch + 1}, "
-                                       f"batch {i + 1}{kept}. Try a smaller learning rate.")
-            optimizer.step()
-            sums += len(xb) * np.array([parts.reconstruction, parts.kl])
-            if i % 20 == 0:
-                bar.set_postfix(loss=f"{parts.reconstruction + parts.kl:.2f}")
+        with parallel.blas_per_thread():
+            for i, start in enumerate(bar):
+                rows = order[start:start + batch_size]
+                xb = np.take(X_train, rows, axis=0, out=batch[:len(rows)])  # (B, D)
+                if binarize_mode == "dynamic":
+                    xb = binarize(xb, model.rng, out=sample[:len(rows)])
+                yb = None if y_train is None else y_train[rows]
+                parts = parallel.forward_backward(xb, model.draw_eps(len(xb)), beta, yb)
+                if not np.isfinite(parts.total):
+                    kept = (f"; the checkpoint of epoch {epoch} is kept"
+                            if checkpoint_path and epoch > 0 else "")
+                    raise TrainingDiverged(f"the loss became {parts.total} at epoch {epoch + 1}, "
+                                           f"batch {i + 1}{kept}. Try a smaller learning rate.")
+                optimizer.step()
+                sums += len(xb) * np.array([parts.reconstruction, parts.kl])
+                if i % 20 == 0:
+                    bar.set_postfix(loss=f"{parts.reconstruction + parts.kl:.2f}")
         rec, kl = (float(v) for v in sums / n)
         record = {"epoch": epoch + 1, "beta": beta, "train_loss": rec + kl,
                   "train_reconstruction": rec, "train_kl": kl}

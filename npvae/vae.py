@@ -130,9 +130,20 @@ class VAE:
         self.decoder = mlp((K + C, *H[::-1], D), activation, random_state=self.rng,
                            dtype=self.dtype)
         self.nll = BernoulliNLL() if likelihood == "bernoulli" else GaussianNLL(gaussian_std)
-        self.params = Parameters([*self.encoder.named_layers("encoder"),
-                                  ("mu_head", self.mu_head), ("logvar_head", self.logvar_head),
-                                  *self.decoder.named_layers("decoder")], self.dtype)
+        self.params = Parameters(self._named_layers(), self.dtype)
+
+    def _named_layers(self):
+        return [*self.encoder.named_layers("encoder"), ("mu_head", self.mu_head),
+                ("logvar_head", self.logvar_head), *self.decoder.named_layers("decoder")]
+
+    def twin(self):
+        """A VAE that shares this one's parameters (the same memory: an update of either is an
+        update of both) but has its own gradient vector and work arrays, so that the two can
+        run ``forward_backward`` on different rows at the same time, in two threads. The twin's
+        own Generator is unused (``random_state=0``)."""
+        twin = VAE(**self.config(), random_state=0)
+        twin.params = Parameters(twin._named_layers(), self.dtype, shared_vector=self.params.vector)
+        return twin
 
     def config(self):
         """The constructor arguments (but random_state), as plain Python values."""
@@ -267,18 +278,23 @@ class VAE:
         rec, kl = self.per_example_loss(x, eps, y)
         return self._parts(rec, kl)
 
-    def _parts(self, rec, kl, beta=None):
-        rec, kl = float(rec.mean()), float(kl.mean())
+    def _parts(self, rec, kl, beta=None, n=None):
+        n = len(rec) if n is None else n
+        rec, kl = float(rec.sum()) / n, float(kl.sum()) / n
         return LossParts(rec + (self.beta if beta is None else beta) * kl, rec, kl)
 
-    def forward_backward(self, x, eps, beta=None, y=None):
+    def forward_backward(self, x, eps, beta=None, y=None, batch_size=None):
         """One forward and backward pass; writes the gradient into ``self.params.grad``.
 
         ``x`` (N, D), ``eps`` (N, K) and ``y`` must already be checked (``check_input``,
         ``check_eps``, ``check_labels``): this is the training loop's fast path. ``beta``
         overrides ``self.beta`` (KL warm-up). Returns the ``LossParts`` of the batch.
+
+        ``batch_size``: when x is a share of a larger batch (``npvae.parallel``), the size of
+        that batch; the loss is then this share's sum divided by it, so that the shares' losses
+        and gradients add up to the batch's. Default: N, the batch mean.
         """
-        n = len(x)
+        n = len(x) if batch_size is None else batch_size
         beta = self.beta if beta is None else beta
         mu, logvar, logvar_raw = self._encode(x, y)  # (N, K) each
         z = reparameterize(mu, logvar, eps)  # (N, K)
@@ -297,7 +313,7 @@ class VAE:
         if self.hidden_dims:  # with no hidden layers the heads read x: nothing further back
             dh += dh_logvar
             self.encoder.backward(dh)
-        return self._parts(rec, kl, beta)
+        return self._parts(rec, kl, beta, n)
 
     def loss_and_grads(self, x, eps=None, y=None):
         """The loss (a float, batch mean in nats) and a dict name -> gradient (fresh copies).

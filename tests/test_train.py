@@ -53,9 +53,9 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_checkpoint(digits, tmp_pat
     calls = []
     real = model.forward_backward
 
-    def poisoned(x, eps, beta=None, y=None):
+    def poisoned(x, eps, beta=None, y=None, batch_size=None):  # share 0 of each batch
         calls.append(1)
-        parts = real(x, eps, beta, y)
+        parts = real(x, eps, beta, y, batch_size)
         return parts._replace(total=float("nan")) if len(calls) == 3 else parts
     monkeypatch.setattr(model, "forward_backward", poisoned)
     with pytest.raises(TrainingDiverged, match="at epoch 2, batch 3; the checkpoint of epoch 1"):

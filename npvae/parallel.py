@@ -1,0 +1,97 @@
+"""Data parallelism: each core computes the gradient of its own share of every batch.
+
+A training step is half matrix products and half elementwise work (the likelihood, the
+activations, Adam). BLAS spreads each product over the cores by itself, but the elementwise work
+between the products runs on one core, while BLAS's idle threads spin on the other. So instead
+every batch is cut into ``SHARES`` shares of rows, one per thread. Each thread runs the whole
+forward and backward pass of its share on its own twin of the model (``VAE.twin``: the same
+parameters, its own gradient vector and work arrays), with single-threaded BLAS. NumPy releases
+the GIL while it computes, so the threads really run at once.
+
+Each share's loss is its sum over rows divided by the size of the whole batch, so the batch's
+loss and gradient are the sums of the shares':
+
+    grad = d/dtheta (1/N sum_n loss_n) = sum_s d/dtheta (1/N sum_{n in share s} loss_n)
+
+The sum is taken in parallel too, each thread adding up one part of the gradient vector.
+
+The number of shares is fixed, whatever the number of cores (one core runs them one after the
+other), so the numbers do not depend on the machine: the same seed gives the same parameters.
+"""
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from .vae import LossParts
+
+SHARES = 2
+
+
+def usable_cores():
+    """How many cores npvae's threads may use: as many as BLAS may. That is every core of the
+    machine unless it was limited (``OPENBLAS_NUM_THREADS``, ``threadpoolctl``, say)."""
+    blas = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    if blas:
+        return max(blas)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class DataParallel:
+    """``forward_backward`` like ``VAE.forward_backward`` (it fills ``model.params.grad`` with the
+    gradient of the batch mean and returns the batch's ``LossParts``), computed as ``SHARES``
+    shares of rows in as many threads.
+
+    Use it inside ``with parallel.blas_per_thread():``, which gives BLAS the cores divided by
+    the threads (one each on a two-core machine) and restores the old setting on exit. (Its
+    threads end when it is garbage-collected.)
+    """
+
+    def __init__(self, model, cores=None):
+        self.model = model
+        self.models = [model] + [model.twin() for _ in range(SHARES - 1)]
+        self.cores = cores or usable_cores()
+        self.threads = min(SHARES, self.cores)
+        self._pool = ThreadPoolExecutor(self.threads - 1) if self.threads > 1 else None
+        bounds = np.linspace(0, len(model.params.vector), SHARES + 1).astype(int)
+        self._vector_parts = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+
+    def blas_per_thread(self):
+        """A context in which BLAS uses ``cores // threads`` threads."""
+        return threadpool_limits(max(1, self.cores // self.threads), user_api="blas")
+
+    def forward_backward(self, x, eps, beta=None, y=None):
+        """x (N, D), eps (N, K), y (N,) or None, already checked; returns the batch's LossParts."""
+        n = len(x)
+        if n < SHARES:
+            return self.model.forward_backward(x, eps, beta, y)
+        bounds = [n * s // SHARES for s in range(SHARES + 1)]
+        rows = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+
+        def share(s):  # forward and backward of share s on model s
+            labels = None if y is None else y[rows[s]]
+            return self.models[s].forward_backward(x[rows[s]], eps[rows[s]], beta, labels,
+                                                   batch_size=n)
+
+        parts = self._run(share)
+        self._run(self._add_gradients)
+        return LossParts(*(sum(values) for values in zip(*parts)))
+
+    def _add_gradients(self, s):
+        """Part s of the vector: the model's gradient += each twin's."""
+        part = self._vector_parts[s]
+        grad = self.model.params.grad[part]
+        for twin in self.models[1:]:
+            grad += twin.params.grad[part]
+
+    def _run(self, job):
+        """``[job(0), ..., job(SHARES - 1)]``, at once in the threads; this thread does job(0)."""
+        if self._pool is None:
+            return [job(s) for s in range(SHARES)]
+        others = [self._pool.submit(job, s) for s in range(1, SHARES)]
+        return [job(0)] + [future.result() for future in others]
