@@ -21,7 +21,7 @@ for f in samples reconstructions loss interpolation kl_per_dimension; do
 done
 
 npvae train --dataset fashion-mnist --data-dir "$FASHION" --latent-dim 2 --quiet \
-    --out "$OUT/fashion-2d" | tail -n 2
+    --out "$OUT/fashion-2d" | tail -n 4
 npvae latent --run "$OUT/fashion-2d"
 cp "$OUT/fashion-2d/latent.png" "$FIGURES/fashion-2d-latent.png"
 cp "$OUT/fashion-2d/manifold.png" "$FIGURES/fashion-2d-manifold.png"
