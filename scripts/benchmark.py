@@ -19,7 +19,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from npvae import VAE, evaluate, fit
-from npvae.data import load_idx_dir
+from npvae.data import DataError, load_idx_dir
 
 SIZES = (784, 400, 400, 20)
 
@@ -111,12 +111,15 @@ def main():
     parser.add_argument("--data-dir", help="MNIST-format IDX files instead of random pixels")
     args = parser.parse_args()
     try:
+        X, X_test = data(args)
+    except DataError as error:  # one line, no traceback, as on npvae's command line
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    try:
         import torch
         torch.set_num_threads(args.threads)
         torch_version = torch.__version__
     except ImportError:
         torch_version = None
-    X, X_test = data(args)
     times = {"npvae float32": [], "npvae float64": [], "PyTorch float32": []}
     with threadpool_limits(args.threads):
         floor = gemm_floor(len(X))

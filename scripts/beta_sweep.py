@@ -28,7 +28,7 @@ from joblib import Parallel, delayed, parallel_config  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from npvae import VAE, Adam, evaluate, fit, plots  # noqa: E402
-from npvae.data import DATASETS, load_dataset  # noqa: E402
+from npvae.data import DATASETS, DataError, load_dataset  # noqa: E402
 
 
 def train_one(beta, args):
@@ -62,6 +62,10 @@ def main():
     parser.add_argument("--dask-scheduler", metavar="ADDRESS", help="run on a Dask cluster")
     parser.add_argument("--out", default="runs/beta_sweep")
     args = parser.parse_args()
+    try:  # once here, so that a missing data set is one message, not a traceback per job
+        load_dataset(args.dataset, args.data_dir)
+    except DataError as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
 
     backend = contextlib.nullcontext()
     if args.dask_scheduler:

@@ -3,6 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 
 
@@ -18,3 +20,12 @@ def test_the_beta_sweep_runs_in_parallel_and_draws_its_figures(tmp_path):
     assert results[0]["rate"] > results[1]["rate"]  # a larger beta buys a smaller KL
     for name in ("rate_distortion.png", "samples_by_beta.png"):
         assert (out / name).stat().st_size > 1000
+
+
+@pytest.mark.parametrize("script", ["benchmark.py", "beta_sweep.py"])
+def test_a_missing_data_folder_is_one_line_and_exit_status_2(script, tmp_path):
+    missing = tmp_path / "no-such-folder"
+    result = subprocess.run([sys.executable, str(SCRIPTS / script), "--data-dir", str(missing)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"{script}: error: --data-dir {missing} is not a folder"
