@@ -4,12 +4,12 @@
 
 Model 784-400-400-20, Bernoulli (grey-level BCE), Adam 1e-3, batch 128, 60,000 examples per epoch
 (random pixels unless --data-dir names MNIST-format IDX files; speed does not depend on the values).
-The two are timed alternately, so machine noise hits both alike; the table gives medians and the
-ratio. The "GEMM floor" is this machine's time for the 20 matrix products of a training step
-(forward 7, backward 13), times the steps of an epoch: what no implementation of this model on
-this BLAS can beat. "No Adam step" is npvae's epoch with an optimizer that changes nothing: the
-forward and backward passes alone, to show what Adam's update costs. Without PyTorch installed the
-comparison is skipped and said so.
+All of them are timed in turn in each run, so machine noise hits each alike; the table gives
+medians and ratios. The "GEMM floor" is this machine's time for the 20 matrix products of a
+training step (forward 7, backward 13), times the steps of an epoch: what no implementation of this
+model on this BLAS can beat. "No Adam step" is npvae's epoch with an optimizer that changes
+nothing: the forward and backward passes alone, to show what Adam's update costs. Without PyTorch
+installed the comparison is skipped and said so.
 """
 
 import argparse
@@ -131,10 +131,10 @@ def main():
     except ImportError:
         torch_version = None
     times = {"npvae float32": [], "npvae float64": [], "PyTorch float32": [],
-             "npvae float32 without Adam": []}
+             "npvae float32 without Adam": [], "GEMM floor": []}
     with threadpool_limits(args.threads):
-        floor = gemm_floor(len(X))
         for run in range(args.runs):
+            times["GEMM floor"].append(gemm_floor(len(X)))
             times["npvae float32"].append(npvae_epoch(X, np.float32, run)[0])
             if torch_version:
                 times["PyTorch float32"].append(torch_epoch(X, run))
@@ -149,7 +149,7 @@ def main():
     memory = peak_training_memory(X)
 
     med = {name: statistics.median(t) for name, t in times.items() if t}
-    f32 = med["npvae float32"]
+    f32, floor = med["npvae float32"], med["GEMM floor"]
     print(f"{len(X)} examples per epoch, batch 128, model {'-'.join(map(str, SIZES))}, "
           f"{args.threads} threads, median of {args.runs} alternating runs")
     print(f"{'':<28}{'seconds':>9}  ratio")
