@@ -50,11 +50,16 @@ class DataParallel:
     Use it inside ``with parallel.blas_per_thread():``, which gives BLAS the cores divided by
     the threads (one each on a two-core machine) and restores the old setting on exit. (Its
     threads end when it is garbage-collected.)
+
+    ``spare``: a (P,) vector that nothing needs from the end of one ``forward_backward`` to the
+    start of the next (the twin's gradient, once added into the model's): work space for the
+    optimizer's step in between, so that no other vector of that size is needed.
     """
 
     def __init__(self, model, cores=None):
         self.model = model
         self.models = [model] + [model.twin() for _ in range(SHARES - 1)]
+        self.spare = self.models[1].params.grad
         self.cores = cores or usable_cores()
         self.threads = min(SHARES, self.cores)
         self._pool = ThreadPoolExecutor(self.threads - 1) if self.threads > 1 else None

@@ -60,7 +60,8 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
     if X_test is not None:
         X_test = test_targets(model.check_input(X_test), binarize_mode)
         y_test = model.check_labels(y_test, len(X_test)) if model.n_classes else None
-    optimizer = optimizer or Adam(model.params, lr=lr)
+    parallel = DataParallel(model)  # each batch in two shares of rows, one per core
+    optimizer = optimizer or Adam(model.params, lr=lr, work=parallel.spare)
     history, start_epoch = [], 0
     if resume:
         meta = restore(model, optimizer, checkpoint_path)
@@ -68,7 +69,6 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
     if binarize_mode == "static":  # one fixed sample, the same in a resumed run
         X_train = binarize(X_train, random_state=1)
     n = len(X_train)
-    parallel = DataParallel(model)  # each batch in two shares of rows, one per core
     # reused for every batch (fresh memory each step costs page faults): the gathered rows, and
     # their Bernoulli sample for dynamic binarization
     batch = np.empty((min(batch_size, n), X_train.shape[1]), X_train.dtype)

@@ -73,3 +73,23 @@ def test_optimizer_state_round_trips_exactly(make, rng):
 def test_bad_learning_rate_is_refused():
     with pytest.raises(ValueError, match="lr must be > 0; got 0"):
         Adam(two_parameters([0.0, 0.0]), lr=0)
+
+
+def test_adam_with_a_given_work_vector_takes_the_same_steps(rng):
+    a, b = two_parameters([1.0, 2.0]), two_parameters([1.0, 2.0])
+    work = np.full(2, np.nan)  # whatever it holds before a step does not matter
+    opt_a, opt_b = Adam(a, lr=0.01), Adam(b, lr=0.01, work=work)
+    for _ in range(3):
+        a.grad[...] = b.grad[...] = rng.standard_normal(2)
+        opt_a.step()
+        opt_b.step()
+        assert np.array_equal(a.vector, b.vector)
+    assert np.isfinite(work).all()  # it was the work space
+
+
+@pytest.mark.parametrize("work", [np.zeros(3), np.zeros(2, np.float32), "grad"])
+def test_a_work_vector_that_does_not_fit_is_refused(work):
+    params = two_parameters([1.0, 2.0])
+    work = params.grad if isinstance(work, str) else work
+    with pytest.raises(ValueError, match="work must be a vector of its own"):
+        Adam(params, work=work)
