@@ -37,8 +37,8 @@ class Adam:
       (So ``state_dict`` holds m' and v', not m and v.)
     - Every pass is in place (``out=``, into one work vector allocated once). ``work``, if given,
       is a (P,) vector that is free while ``step`` runs, to serve as that work vector: ``fit``
-      passes the twin model's gradient (``DataParallel.spare``). With one vector of 4 MB fewer
-      for the step to go through, the epoch ran 2-4% faster (the vectors compete for the cache).
+      passes the twin model's gradient (``DataParallel.spare``): one vector fewer (4 MB for
+      MNIST's model) competing with the others for the cache, and a slightly faster epoch.
     - The vector is cut into one contiguous slice per core, updated in parallel by a small thread
       pool (NumPy releases the GIL inside each pass).
     """
