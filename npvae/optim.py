@@ -36,9 +36,9 @@ class Adam:
           step = lr * (1 - beta1) / (1 - beta1^t) / sqrt(c).
       (So ``state_dict`` holds m' and v', not m and v.)
     - Every pass is in place (``out=``, into one work vector allocated once). ``work``, if given,
-      is a (P,) vector that is free while ``step`` runs, to serve as that work vector: ``fit``
-      passes the twin model's gradient (``DataParallel.spare``): one vector fewer (4 MB for
-      MNIST's model) competing with the others for the cache, and a slightly faster epoch.
+      is a (P,) vector that is free while ``step`` runs, to serve as that work vector. ``fit``
+      passes the twin model's gradient (``DataParallel.spare``), so that one vector fewer (4 MB
+      for MNIST's model) competes with the others for the cache: a slightly faster epoch.
     - The vector is cut into one contiguous slice per core, updated in parallel by a small thread
       pool (NumPy releases the GIL inside each pass).
     """
