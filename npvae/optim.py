@@ -14,6 +14,8 @@ from .parallel import usable_cores
 
 # Below this many parameters one thread is quicker than handing work to two.
 MIN_PARAMS_PER_THREAD = 100_000
+# Each thread's slice is updated in chunks of at most this many bytes per vector (see Adam).
+CHUNK_BYTES = 2**20
 
 
 class Adam:
@@ -41,6 +43,10 @@ class Adam:
       for MNIST's model) competes with the others for the cache: a slightly faster epoch.
     - The vector is cut into one contiguous slice per core, updated in parallel by a small thread
       pool (NumPy releases the GIL inside each pass).
+    - Each slice is updated in chunks of at most ``CHUNK_BYTES`` per vector, all ten passes over
+      one chunk before the next: the chunk's pieces of g, m, v, theta and the work vector stay in
+      the cache between passes. (This matters for float64, whose five vectors of 8 MB outgrow a
+      32 MB cache; float32's fit in it either way.)
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, threads=None, work=None):
@@ -63,7 +69,8 @@ class Adam:
         threads = threads or min(usable_cores(), 4)
         threads = max(1, min(threads, len(params.vector) // MIN_PARAMS_PER_THREAD))
         bounds = np.linspace(0, len(params.vector), threads + 1).astype(int)
-        self._slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+        self._thread_chunks = [_chunks(a, b, params.vector.itemsize)  # one list per thread
+                               for a, b in zip(bounds[:-1], bounds[1:])]
         self._pool = ThreadPoolExecutor(threads - 1) if threads > 1 else None
 
     def step(self):
@@ -72,13 +79,19 @@ class Adam:
         beta1, beta2 = self.betas
         c = (1 - beta2) / (1 - beta2**self.t)
         step, eps = self.lr * (1 - beta1) / (1 - beta1**self.t) / c**0.5, self.eps / c**0.5
-        others = [self._pool.submit(self._update, part, step, eps) for part in self._slices[1:]]
-        self._update(self._slices[0], step, eps)  # this thread takes the first slice itself
+        others = [self._pool.submit(self._update, chunks, step, eps)
+                  for chunks in self._thread_chunks[1:]]
+        self._update(self._thread_chunks[0], step, eps)  # this thread takes the first slice
         for future in others:
             future.result()
 
-    def _update(self, part, step, eps):
-        """The update on one slice of the vectors, every pass in place."""
+    def _update(self, chunks, step, eps):
+        """The update on one thread's slice of the vectors, chunk by chunk."""
+        for chunk in chunks:
+            self._update_chunk(chunk, step, eps)
+
+    def _update_chunk(self, part, step, eps):
+        """The update on one chunk of the vectors, every pass in place."""
         beta1, beta2 = self.betas
         g, m, v = self.params.grad[part], self.m[part], self.v[part]
         work, theta = self._work[part], self.params.vector[part]
@@ -99,6 +112,13 @@ class Adam:
         self.t = int(state["t"])
         self.m[...] = state["m"]
         self.v[...] = state["v"]
+
+
+def _chunks(start, stop, itemsize):
+    """[start, stop) cut into equal slices of at most ``CHUNK_BYTES`` of this item size."""
+    count = max(1, -(-(stop - start) * itemsize // CHUNK_BYTES))
+    bounds = np.linspace(start, stop, count + 1).astype(int)
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 class SGD:
