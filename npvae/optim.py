@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .parallel import usable_cores
+from .parallel import even_slices, usable_cores
 
 # Below this many parameters one thread is quicker than handing work to two.
 MIN_PARAMS_PER_THREAD = 100_000
@@ -68,9 +68,11 @@ class Adam:
         self._work = work
         threads = threads or min(usable_cores(), 4)
         threads = max(1, min(threads, len(params.vector) // MIN_PARAMS_PER_THREAD))
-        bounds = np.linspace(0, len(params.vector), threads + 1).astype(int)
-        self._thread_chunks = [_chunks(a, b, params.vector.itemsize)  # one list per thread
-                               for a, b in zip(bounds[:-1], bounds[1:])]
+        numbers_per_chunk = max(1, CHUNK_BYTES // params.vector.itemsize)
+        self._thread_chunks = []  # one list of chunks per thread
+        for part in even_slices(0, len(params.vector), threads):
+            count = -(-(part.stop - part.start) // numbers_per_chunk)  # rounded up
+            self._thread_chunks.append(even_slices(part.start, part.stop, count))
         self._pool = ThreadPoolExecutor(threads - 1) if threads > 1 else None
 
     def step(self):
@@ -112,13 +114,6 @@ class Adam:
         self.t = int(state["t"])
         self.m[...] = state["m"]
         self.v[...] = state["v"]
-
-
-def _chunks(start, stop, itemsize):
-    """[start, stop) cut into equal slices of at most ``CHUNK_BYTES`` of this item size."""
-    count = max(1, -(-(stop - start) * itemsize // CHUNK_BYTES))
-    bounds = np.linspace(start, stop, count + 1).astype(int)
-    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 class SGD:

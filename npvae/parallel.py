@@ -42,6 +42,12 @@ def usable_cores():
         return os.cpu_count() or 1
 
 
+def even_slices(start, stop, count):
+    """[start, stop) cut into ``count`` contiguous slices whose lengths differ by at most 1."""
+    bounds = np.linspace(start, stop, count + 1).astype(int)
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
 class DataParallel:
     """``forward_backward`` like ``VAE.forward_backward`` (it fills ``model.params.grad`` with the
     gradient of the batch mean and returns the batch's ``LossParts``), computed as ``SHARES``
@@ -63,8 +69,7 @@ class DataParallel:
         self.cores = cores or usable_cores()
         self.threads = min(SHARES, self.cores)
         self._pool = ThreadPoolExecutor(self.threads - 1) if self.threads > 1 else None
-        bounds = np.linspace(0, len(model.params.vector), SHARES + 1).astype(int)
-        self._vector_parts = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+        self._vector_parts = even_slices(0, len(model.params.vector), SHARES)
 
     def blas_per_thread(self):
         """A context in which BLAS uses ``cores // threads`` threads."""
