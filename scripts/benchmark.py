@@ -3,13 +3,15 @@
     python scripts/benchmark.py [--threads 2] [--runs 3] [--data-dir DIR]
 
 Model 784-400-400-20, Bernoulli (grey-level BCE), Adam 1e-3, batch 128, 60,000 examples per epoch
-(random pixels unless --data-dir names MNIST-format IDX files; speed does not depend on the values).
-All of them are timed in turn in each run, so machine noise hits each alike; the table gives
-medians and ratios. The "GEMM floor" is this machine's time for the 20 matrix products of a
-training step (forward 7, backward 13), times the steps of an epoch: what no implementation of this
-model on this BLAS can beat. "No Adam step" is npvae's epoch with an optimizer that changes
-nothing: the forward and backward passes alone, to show what Adam's update costs. Without PyTorch
-installed the comparison is skipped and said so.
+(random pixels unless --data-dir names MNIST-format IDX files; speed does not depend on the
+values). All of them are timed in turn in each run, so machine noise hits each alike; the table
+gives medians and ratios. The "GEMM floor" is this machine's time for the 20 matrix products of a
+training step (forward 7, backward 13) on 128 rows and --threads BLAS threads, times the steps of
+an epoch: how much of an epoch the products alone take. It is a reference, not a strict bound: with
+another memory layout of their arrays, or split otherwise over the threads (npvae's two 64-row
+shares, one thread each, say), the same products can run faster. "No Adam step" is npvae's epoch
+with an optimizer that changes nothing: the forward and backward passes alone, to show what Adam's
+update costs. Without PyTorch installed the comparison is skipped and said so.
 """
 
 import argparse
