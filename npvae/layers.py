@@ -8,13 +8,15 @@ The layer interface (what ``npvae gradcheck --layer`` expects of a user's own cl
   Calling it before any forward raises RuntimeError.
 - ``params`` and ``grads``: dicts key -> array (empty for layers without parameters).
 
-Shape letters: N batch, I inputs, O outputs.
+Shape letters: N batch, I inputs, O outputs. The same maths, as plain functions with no speed
+tricks, is in ``npvae/reference.py``.
 
-Speed: every layer writes its outputs into work arrays it keeps from call to call (``_work``),
-with ``out=`` arguments, instead of allocating fresh ones. On a VM, fresh memory for each batch
-costs page faults that took longer than the arithmetic. The price: the array ``forward`` returns
-is overwritten by the layer's next forward (and ``backward``'s by its next backward). Copy it if
-you keep it; ``VAE``'s public methods do.
+Every array a layer returns is fresh: ``y1 = layer.forward(a); y2 = layer.forward(b)`` leaves
+``y1`` intact. One speed trick is named and off by default: ``keep_work_arrays()``. A layer that
+keeps work arrays writes each result into an array it keeps in ``work_arrays`` (through NumPy's
+``out=``) and overwrites it on its next call. Fresh memory for every batch costs page faults
+that on a VM took longer than the arithmetic, so the training engine (``npvae.parallel``) turns
+it on for the twin models it runs the batches on, never for a model a user holds.
 """
 
 import numpy as np
@@ -23,22 +25,30 @@ from .params import check_dtype, check_random_state
 
 
 class Layer:
-    """Base class: no parameters, reusable work arrays, the check that forward came first."""
+    """Base class: no parameters, optional work arrays, the check that forward came first."""
 
     def __init__(self):
         self.params, self.grads = {}, {}
-        self._arrays = {}
+        self.work_arrays = None  # None: fresh results; a dict: see keep_work_arrays
+
+    def keep_work_arrays(self):
+        """From now on write results into arrays kept in ``work_arrays`` and overwritten by the
+        next call (the training engine's speed trick; see the module docstring)."""
+        self.work_arrays = {}
 
     def _saved(self, value):
         if value is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
         return value
 
-    def _work(self, name, shape, dtype):
-        """The work array ``name``, made anew only when the shape or dtype changes."""
-        array = self._arrays.get(name)
+    def _out(self, name, shape, dtype):
+        """Where to write the result ``name``: None (NumPy makes a fresh array), or with work
+        arrays kept, the work array of that name, made anew only when shape or dtype change."""
+        if self.work_arrays is None:
+            return None
+        array = self.work_arrays.get(name)
         if array is None or array.shape != shape or array.dtype != dtype:
-            array = self._arrays[name] = np.empty(shape, dtype)
+            array = self.work_arrays[name] = np.empty(shape, dtype)
         return array
 
 
@@ -69,8 +79,7 @@ class Dense(Layer):
     def forward(self, x):
         W, b = self.params["W"], self.params["b"]
         self._x = x
-        y = self._work("y", (len(x), W.shape[1]), W.dtype)  # (N, O)
-        np.matmul(x, W, out=y)
+        y = np.matmul(x, W, out=self._out("y", (len(x), W.shape[1]), W.dtype))  # (N, O)
         y += b
         return y
 
@@ -80,8 +89,7 @@ class Dense(Layer):
         np.sum(dy, axis=0, out=self.grads["b"])  # (O,)
         if not self.input_grad:
             return None
-        dx = self._work("dx", x.shape, dy.dtype)  # (N, I)
-        return np.matmul(dy, self.params["W"].T, out=dx)
+        return np.matmul(dy, self.params["W"].T, out=self._out("dx", x.shape, dy.dtype))  # (N, I)
 
 
 class ReLU(Layer):
@@ -95,12 +103,12 @@ class ReLU(Layer):
         self._active = None
 
     def forward(self, x):
-        self._active = np.greater(x, 0, out=self._work("active", x.shape, bool))  # (N, I)
-        return np.multiply(x, self._active, out=self._work("y", x.shape, x.dtype))
+        self._active = np.greater(x, 0, out=self._out("active", x.shape, bool))  # (N, I)
+        return np.multiply(x, self._active, out=self._out("y", x.shape, x.dtype))
 
     def backward(self, dy):
         active = self._saved(self._active)
-        return np.multiply(dy, active, out=self._work("dx", dy.shape, dy.dtype))
+        return np.multiply(dy, active, out=self._out("dx", dy.shape, dy.dtype))
 
 
 class Tanh(Layer):
@@ -156,6 +164,10 @@ class Sequential:
         for layer in reversed(self.layers):
             dy = layer.backward(dy)
         return dy
+
+    def keep_work_arrays(self):
+        for layer in self.layers:
+            layer.keep_work_arrays()
 
     def named_layers(self, prefix):
         """Yield ``("<prefix>.<index>", layer)`` for the layers that have parameters."""

@@ -41,21 +41,19 @@ class BernoulliNLL(Layer):
     def forward(self, logits, x):
         shape, dtype = logits.shape, logits.dtype
         self._logits, self._x = logits, x
-        nonnegative = self._nonnegative = np.greater_equal(
-            logits, 0, out=self._work("l>=0", shape, bool))
-        e = self._e = np.abs(logits, out=self._work("e", shape, dtype))
+        self._nonnegative = np.greater_equal(logits, 0, out=self._out("l>=0", shape, bool))
+        e = np.abs(logits, out=self._out("e", shape, dtype))
         np.negative(e, out=e)
-        np.exp(e, out=e)  # e = exp(-|l|)
-        one_plus_e = self._one_plus_e = np.add(e, 1, out=self._work("1+e", shape, dtype))
-        terms = np.log(one_plus_e, out=self._work("terms", shape, dtype))  # log(1 + e)
-        other = self._work("other", shape, dtype)
-        terms += np.multiply(logits, nonnegative, out=other)  # max(l, 0)
-        terms -= np.multiply(x, logits, out=other)
-        return terms.sum(axis=1)
+        self._e = np.exp(e, out=e)  # e = exp(-|l|), in (0, 1]
+        self._one_plus_e = np.add(e, 1, out=self._out("1+e", shape, dtype))
+        terms = np.log(self._one_plus_e, out=self._out("terms", shape, dtype))  # log(1 + e)
+        terms += np.multiply(logits, self._nonnegative, out=self._out("max(l,0)", shape, dtype))
+        terms -= np.multiply(x, logits, out=self._out("x*l", shape, dtype))
+        return terms.sum(axis=1)  # (N,): softplus(l) - x * l, summed over D
 
     def backward(self, dnll):
         e = self._saved(self._e)
-        dlogits = np.maximum(e, self._nonnegative, out=self._work("dlogits", e.shape, e.dtype))
+        dlogits = np.maximum(e, self._nonnegative, out=self._out("dlogits", e.shape, e.dtype))
         dlogits /= self._one_plus_e  # sigmoid(l)
         dlogits -= self._x
         dlogits *= _column(dnll, dlogits.dtype)
@@ -78,14 +76,14 @@ class GaussianNLL(Layer):
         self._diff = None
 
     def forward(self, mean, x):
-        diff = self._diff = np.subtract(mean, x, out=self._work("diff", mean.shape, mean.dtype))
-        squares = np.multiply(diff, diff, out=self._work("squares", mean.shape, mean.dtype))
+        diff = self._diff = np.subtract(mean, x, out=self._out("diff", mean.shape, mean.dtype))
+        squares = np.multiply(diff, diff, out=self._out("squares", mean.shape, mean.dtype))
         constant = x.shape[1] * (math.log(self.std) + LOG_2PI / 2)
         return squares.sum(axis=1) / (2 * self.std**2) + constant
 
     def backward(self, dnll):
         diff = self._saved(self._diff)
-        dmean = np.multiply(diff, 1 / self.std**2, out=self._work("dmean", diff.shape, diff.dtype))
+        dmean = np.multiply(diff, 1 / self.std**2, out=self._out("dmean", diff.shape, diff.dtype))
         dmean *= _column(dnll, dmean.dtype)
         return dmean
 

@@ -5,7 +5,9 @@ activations, Adam). BLAS spreads each product over the cores by itself, but the 
 between the products runs on one core, while BLAS's idle threads spin on the other. So instead
 every batch is cut into ``SHARES`` shares of rows, one per thread. Each thread runs the whole
 forward and backward pass of its share on its own twin of the model (``VAE.twin``: the same
-parameters, its own gradient vector and work arrays), with single-threaded BLAS. NumPy releases
+parameters, its own layers and gradient vector), with single-threaded BLAS. The twins' layers keep
+work arrays (``VAE.keep_work_arrays``): fresh memory for every batch costs page faults. The
+first twin writes its gradient straight into the model's gradient vector. NumPy releases
 the GIL while it computes, so the threads really run at once.
 
 Each share's loss is its sum over rows divided by the size of the whole batch, so the batch's
@@ -64,7 +66,9 @@ class DataParallel:
 
     def __init__(self, model, cores=None):
         self.model = model
-        self.models = [model] + [model.twin() for _ in range(SHARES - 1)]
+        self.models = [model.twin(share_grad=True)] + [model.twin() for _ in range(SHARES - 1)]
+        for twin in self.models:
+            twin.keep_work_arrays()
         self.spare = self.models[1].params.grad
         self.cores = cores or usable_cores()
         self.threads = min(SHARES, self.cores)
@@ -79,7 +83,7 @@ class DataParallel:
         """x (N, D), eps (N, K), y (N,) or None, already checked; returns the batch's LossParts."""
         n = len(x)
         if n < SHARES:
-            return self.model.forward_backward(x, eps, beta, y)
+            return self.models[0].forward_backward(x, eps, beta, y)
         bounds = [n * s // SHARES for s in range(SHARES + 1)]
         rows = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 

@@ -42,7 +42,7 @@ class Parameters:
     views of them back into the layer, so the layer keeps working as before, now on shared memory.
     With ``shared_vector`` (another model's ``params.vector``, same layout), the layers' values
     become views of that vector instead, and their own values are dropped: two models then hold
-    the very same parameters, each with its own gradient vector.
+    the very same parameters. ``shared_grad`` does the same for the gradient vector.
 
     Attributes:
         vector: (P,) every parameter, in forward order.
@@ -51,16 +51,14 @@ class Parameters:
         values, grads: dicts name -> view of ``vector`` / ``grad`` with the parameter's shape.
     """
 
-    def __init__(self, named_layers, dtype, shared_vector=None):
+    def __init__(self, named_layers, dtype, shared_vector=None, shared_grad=None):
         named_layers = list(named_layers)
         size = sum(a.size for _, layer in named_layers for a in layer.params.values())
-        if shared_vector is None:
-            self.vector = np.zeros(size, dtype=dtype)
-        elif shared_vector.shape != (size,) or shared_vector.dtype != dtype:
-            raise ValueError(f"shared_vector must have shape ({size},) and dtype {dtype}")
-        else:
-            self.vector = shared_vector
-        self.grad = np.zeros(size, dtype=dtype)
+        for name, shared in (("shared_vector", shared_vector), ("shared_grad", shared_grad)):
+            if shared is not None and (shared.shape != (size,) or shared.dtype != dtype):
+                raise ValueError(f"{name} must have shape ({size},) and dtype {dtype}")
+        self.vector = np.zeros(size, dtype=dtype) if shared_vector is None else shared_vector
+        self.grad = np.zeros(size, dtype=dtype) if shared_grad is None else shared_grad
         self.names, self.values, self.grads = [], {}, {}
         start = 0
         for layer_name, layer in named_layers:

@@ -136,14 +136,23 @@ class VAE:
         return [*self.encoder.named_layers("encoder"), ("mu_head", self.mu_head),
                 ("logvar_head", self.logvar_head), *self.decoder.named_layers("decoder")]
 
-    def twin(self):
+    def twin(self, share_grad=False):
         """A VAE that shares this one's parameters (the same memory: an update of either is an
-        update of both) but has its own gradient vector and work arrays, so that the two can
-        run ``forward_backward`` on different rows at the same time, in two threads. The twin's
-        own Generator is unused (``random_state=0``)."""
+        update of both) but has its own layers, so that the two can run ``forward_backward`` on
+        different rows at the same time, in two threads. Its gradient vector is its own, or with
+        ``share_grad`` this model's. The twin's own Generator is unused (``random_state=0``)."""
         twin = VAE(**self.config(), random_state=0)
-        twin.params = Parameters(twin._named_layers(), self.dtype, shared_vector=self.params.vector)
+        twin.params = Parameters(twin._named_layers(), self.dtype, self.params.vector,
+                                 self.params.grad if share_grad else None)
         return twin
+
+    def keep_work_arrays(self):
+        """Let every layer write its results into work arrays it keeps and overwrites on its next
+        call (``npvae.layers``): the training engine's speed trick, for its twins only. The
+        public methods of a model with work arrays still return fresh arrays, but its layers'
+        results (``model.decoder.forward``, say) no longer are."""
+        for layer in (self.encoder, self.mu_head, self.logvar_head, self.decoder, self.nll):
+            layer.keep_work_arrays()
 
     def config(self):
         """The constructor arguments (but random_state), as plain Python values."""
@@ -234,7 +243,7 @@ class VAE:
         conditional model."""
         x = self.check_input(x)
         mu, logvar, _ = self._encode(x, self.check_labels(y, len(x)))
-        return mu.copy(), logvar  # mu is the head's work array: copied, so it stays the caller's
+        return mu.copy(), logvar  # mu copied: the head's work array, if it keeps work arrays
 
     def reparameterize(self, mu, logvar, eps):
         """``z = mu + exp(logvar / 2) * eps`` (see ``npvae.vae.reparameterize``)."""

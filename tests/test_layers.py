@@ -67,3 +67,26 @@ def test_sigmoid_is_finite_and_exact_at_extreme_inputs():
 def test_sequential_names_only_layers_with_parameters():
     net = Sequential([Dense(2, 3), ReLU(), Dense(3, 1)])
     assert [name for name, _ in net.named_layers("enc")] == ["enc.0", "enc.2"]
+
+
+@pytest.mark.parametrize("make", [lambda: Dense(4, 3, 0), ReLU, Tanh, Sigmoid,
+                                  lambda: mlp((4, 5, 3), random_state=0)])
+def test_a_second_call_leaves_the_first_result_intact(make, rng):
+    layer = make()
+    a, b = rng.standard_normal((6, 4)), rng.standard_normal((6, 4))
+    y1 = layer.forward(a)
+    kept = y1.copy()
+    dx1 = layer.backward(np.ones_like(y1))
+    kept_dx = dx1.copy()
+    y2 = layer.forward(b)
+    layer.backward(2 * np.ones_like(y2))
+    assert y1 is not y2 and np.array_equal(y1, kept) and np.array_equal(dx1, kept_dx)
+
+
+def test_work_arrays_are_kept_only_when_asked(rng):
+    layer = Dense(4, 3, 0)
+    assert layer.work_arrays is None
+    layer.keep_work_arrays()
+    y1 = layer.forward(rng.standard_normal((6, 4)))
+    y2 = layer.forward(rng.standard_normal((6, 4)))
+    assert y1 is y2 and layer.work_arrays["y"] is y2

@@ -62,3 +62,14 @@ def test_blas_gets_one_thread_per_share_and_back():
         with parallel.blas_per_thread():
             assert set(blas_threads()) == {1}
         assert set(blas_threads()) == {2}
+
+
+def test_the_engine_keeps_work_arrays_on_its_twins_not_on_the_model(rng):
+    model = VAE(9, (8,), 3, random_state=0)
+    parallel = DataParallel(model, cores=2)
+    parallel.forward_backward(rng.random((10, 9)).astype(np.float32),
+                              rng.standard_normal((10, 3), np.float32))
+    assert model.decoder.layers[0].work_arrays is None and model.nll.work_arrays is None
+    assert all(twin.decoder.layers[0].work_arrays for twin in parallel.models)
+    assert parallel.models[0].params.grad is model.params.grad
+    assert parallel.spare is parallel.models[1].params.grad

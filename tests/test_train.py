@@ -5,6 +5,7 @@ from npvae import VAE
 from npvae.checkpoint import CheckpointError, load_model, read_checkpoint, restore
 from npvae.data import load_digits_split
 from npvae.optim import Adam
+from npvae.parallel import DataParallel
 from npvae.evaluation import evaluate
 from npvae.train import TrainingDiverged, fit
 
@@ -51,13 +52,13 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_checkpoint(digits, tmp_pat
     fit(model, digits.X_train, epochs=1, batch_size=100, checkpoint_path=path)
     saved = path.read_bytes()
     calls = []
-    real = model.forward_backward
+    real = DataParallel.forward_backward
 
-    def poisoned(x, eps, beta=None, y=None, batch_size=None):  # share 0 of each batch
+    def poisoned(self, x, eps, beta=None, y=None):  # each batch
         calls.append(1)
-        parts = real(x, eps, beta, y, batch_size)
+        parts = real(self, x, eps, beta, y)
         return parts._replace(total=float("nan")) if len(calls) == 3 else parts
-    monkeypatch.setattr(model, "forward_backward", poisoned)
+    monkeypatch.setattr(DataParallel, "forward_backward", poisoned)
     with pytest.raises(TrainingDiverged, match="at epoch 2, batch 3; the checkpoint of epoch 1"):
         fit(model, digits.X_train, epochs=3, batch_size=100, checkpoint_path=path, resume=True)
     assert path.read_bytes() == saved

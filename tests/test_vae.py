@@ -213,3 +213,15 @@ def test_bad_labels_are_refused(y, message, rng):
 def test_labels_for_a_plain_model_are_refused(rng):
     with pytest.raises(ValueError, match="not conditional"):
         small_model().loss_and_grads(rng.random((2, 7)), y=np.array([0, 1]))
+
+
+def test_public_methods_return_fresh_arrays(rng):
+    model = VAE(9, (8,), 3, random_state=0)
+    a, b = rng.random((5, 9)), rng.random((5, 9))
+    for method in (model.encode, model.reconstruct, lambda x: model.decode(x[:, :3]),
+                   lambda x: model.per_example_loss(x, np.zeros((5, 3)))):
+        first = method(a)
+        kept = [np.copy(v) for v in (first if isinstance(first, tuple) else (first,))]
+        method(b)
+        again = first if isinstance(first, tuple) else (first,)
+        assert all(np.array_equal(k, v) for k, v in zip(kept, again))
