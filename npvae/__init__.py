@@ -1,6 +1,7 @@
 """npvae: a variational autoencoder written from scratch in NumPy, every gradient by hand."""
 
 from .layers import Dense, ReLU, Sequential, Sigmoid, Tanh
+from . import reference
 from .optim import SGD, Adam
 from .params import Parameters
 from .evaluation import active_units, evaluate, iwae_bound, kl_per_dimension
