@@ -11,4 +11,5 @@ from .vae import VAE, LossParts
 __version__ = "0.1.0"
 
 __all__ = ["VAE", "LossParts", "Dense", "ReLU", "Tanh", "Sigmoid", "Sequential", "Adam", "SGD",
-           "Parameters", "fit", "evaluate", "iwae_bound", "kl_per_dimension", "active_units"]
+           "Parameters", "reference", "fit", "evaluate", "iwae_bound", "kl_per_dimension",
+           "active_units"]

@@ -101,7 +101,8 @@ def init_params(input_dim, hidden_dims=(400, 400), latent_dim=20, random_state=N
                for i, (n_in, n_out) in enumerate(zip(decoder_sizes[:-1], decoder_sizes[1:]))]
     params = {}
     for name, n_in, n_out in layers:
-        params[name + ".W"] = (np.sqrt(2.0 / n_in) * rng.standard_normal((n_in, n_out))).astype(dtype)
+        W = np.sqrt(2.0 / n_in) * rng.standard_normal((n_in, n_out))
+        params[name + ".W"] = W.astype(dtype)
         params[name + ".b"] = np.zeros(n_out, dtype=dtype)
     return params
 
