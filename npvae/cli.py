@@ -11,7 +11,7 @@ from . import commands
 from .checks import BROKEN
 from .data import DATASETS
 from .runs import TrainConfig
-from .train import BINARIZE, TrainingDiverged
+from .train import BINARIZE, ENGINES, TrainingDiverged
 from .vae import LIKELIHOODS
 
 
@@ -45,6 +45,9 @@ def build_parser():
                        help="a conditional VAE: the one-hot label goes in with x and with z")
     train.add_argument("--holdout-class", type=int, metavar="C",
                        help="leave class C out of training (see 'npvae anomaly')")
+    train.add_argument("--engine", choices=ENGINES, default=d.engine,
+                       help="fast: two cores, work arrays (default); reference: the plain "
+                       "functions of npvae/reference.py, one thread, to step through")
     train.add_argument("--out", help="run folder (default runs/<dataset>)")
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --out with its saved settings up to --epochs")

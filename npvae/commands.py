@@ -43,7 +43,7 @@ def train(args):
         config = TrainConfig(args.dataset, args.data_dir, args.epochs, args.batch_size, args.lr,
                              tuple(args.hidden), args.latent_dim, args.beta, args.likelihood,
                              args.binarize, args.warmup, args.dtype, args.seed, args.conditional,
-                             args.holdout_class)
+                             args.holdout_class, engine=args.engine)
     config.hidden = tuple(config.hidden)
     config.check()
     full = load_dataset(config.dataset, config.data_dir)  # before anything is written
@@ -73,7 +73,7 @@ def train(args):
                       data.X_test, config.binarize, config.warmup, checkpoint_path=checkpoint,
                       resume=args.resume, train_config=asdict(config),
                       progress=not args.quiet and sys.stderr.isatty(), callback=report_epoch,
-                      y_train=data.y_train, y_test=data.y_test)
+                      y_train=data.y_train, y_test=data.y_test, engine=config.engine)
     except KeyboardInterrupt:
         if checkpoint.exists():
             epoch = read_checkpoint(checkpoint)[0]["epoch"]

@@ -36,6 +36,7 @@ class TrainConfig:
     seed: int = 0
     conditional: bool = False  # a conditional VAE: the one-hot label goes in with x and z
     holdout_class: int = None  # leave this class out of training (anomaly detection)
+    engine: str = "fast"  # fast (two cores) or reference (npvae/reference.py, plain and slow)
     image_shape: tuple = None  # (height, width), filled in from the data set
 
     def check(self):
@@ -50,6 +51,9 @@ class TrainConfig:
             raise ValueError(f"--beta must be >= 0; got {self.beta}")
         if self.warmup < 0:
             raise ValueError(f"--warmup must be >= 0; got {self.warmup}")
+        if self.engine == "reference" and (self.likelihood != "bernoulli" or self.conditional):
+            raise ValueError("--engine reference trains the VAE of npvae/reference.py: Bernoulli "
+                             "likelihood, no labels (not --likelihood gaussian or --conditional)")
 
 
 def check_count(name, value):

@@ -5,22 +5,55 @@ model's Generator, and its state is saved with every checkpoint, so a resumed ru
 the very numbers an uninterrupted run would have drawn: the parameters come out bit-identical.
 """
 
+import contextlib
 import time
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from . import reference
 from .checkpoint import restore, save_checkpoint
 from .data import binarize
 from .evaluation import evaluate
-from .optim import Adam
+from .optim import Adam, ReferenceAdam
 from .parallel import DataParallel
+from .vae import LossParts
 
 BINARIZE = ("none", "static", "dynamic")
+ENGINES = ("fast", "reference")
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
+
+
+class ReferencePass:
+    """``forward_backward`` by ``npvae.reference``: plain functions, fresh arrays, one thread.
+
+    The engine ``fit(..., engine="reference")`` uses, to step through in a debugger: it hands the
+    model's named parameters to ``reference.forward`` and ``reference.backward`` and copies the
+    gradients into ``model.params.grad``. Only the model reference.py writes out: Bernoulli
+    likelihood, ReLU, no labels.
+    """
+
+    def __init__(self, model):
+        if model.likelihood != "bernoulli" or model.activation != "relu" or model.n_classes:
+            raise ValueError("the reference engine trains the VAE of npvae/reference.py: Bernoulli "
+                             f"likelihood, ReLU, no labels; got likelihood={model.likelihood!r}, "
+                             f"activation={model.activation!r}, n_classes={model.n_classes}")
+        self.model = model
+
+    def blas_per_thread(self):
+        return contextlib.nullcontext()
+
+    def forward_backward(self, x, eps, beta=None, y=None):
+        beta = self.model.beta if beta is None else beta
+        params = self.model.params.values
+        cache = reference.forward(params, x, eps)
+        for name, grad in reference.backward(params, cache, beta).items():
+            self.model.params.grads[name][...] = grad
+        rec, kl = float(cache["rec"].mean()), float(cache["kl"].mean())
+        return LossParts(rec + beta * kl, rec, kl)
 
 
 def test_targets(X_test, binarize_mode):
@@ -30,7 +63,7 @@ def test_targets(X_test, binarize_mode):
 
 def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binarize_mode="none",
         warmup_epochs=0, optimizer=None, checkpoint_path=None, resume=False, train_config=None,
-        progress=False, callback=None, y_train=None, y_test=None):
+        progress=False, callback=None, y_train=None, y_test=None, engine="fast"):
     """Train ``model`` on ``X_train`` (N, D) and return the history, one dict per epoch.
 
     Args:
@@ -45,6 +78,10 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
         progress: show a tqdm bar over the batches with the running loss.
         callback: called with the history so far after each epoch, once its checkpoint is written.
         y_train, y_test: labels, for a conditional model (``n_classes > 0``).
+        engine: "fast" (each batch in two shares on two cores, ``npvae.parallel``) or
+            "reference" (``npvae.reference``'s plain functions and ``ReferenceAdam``: one
+            thread, fresh arrays, slow; for reading and debugging). In float64 both give the
+            same numbers to round-off.
 
     Each record: epoch, beta, train_loss / train_reconstruction / train_kl (means over the epoch's
     batches) and, with X_test, test_loss / test_reconstruction / test_kl (``evaluate``), seconds.
@@ -52,6 +89,8 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
     """
     if binarize_mode not in BINARIZE:
         raise ValueError(f"binarize_mode must be one of {BINARIZE}; got {binarize_mode!r}")
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}; got {engine!r}")
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if int(value) != value or value < 1:
             raise ValueError(f"{name} must be a positive integer; got {value!r}")
@@ -60,8 +99,12 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
     if X_test is not None:
         X_test = test_targets(model.check_input(X_test), binarize_mode)
         y_test = model.check_labels(y_test, len(X_test)) if model.n_classes else None
-    parallel = DataParallel(model)  # each batch in two shares of rows, one per core
-    optimizer = optimizer or Adam(model.params, lr=lr, work=parallel.spare)
+    if engine == "reference":
+        backprop = ReferencePass(model)
+        optimizer = optimizer or ReferenceAdam(model.params, lr=lr)
+    else:
+        backprop = DataParallel(model)  # each batch in two shares of rows, one per core
+        optimizer = optimizer or Adam(model.params, lr=lr, work=backprop.spare)
     history, start_epoch = [], 0
     if resume:
         meta = restore(model, optimizer, checkpoint_path)
@@ -80,14 +123,14 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
         sums = np.zeros(2)  # reconstruction, kl, summed over examples
         batches = range(0, n, batch_size)
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{epochs}", leave=False, disable=not progress)
-        with parallel.blas_per_thread():
+        with backprop.blas_per_thread():
             for i, start in enumerate(bar):
                 rows = order[start:start + batch_size]
                 xb = np.take(X_train, rows, axis=0, out=batch[:len(rows)])  # (B, D)
                 if binarize_mode == "dynamic":
                     xb = binarize(xb, model.rng, out=sample[:len(rows)])
                 yb = None if y_train is None else y_train[rows]
-                parts = parallel.forward_backward(xb, model.draw_eps(len(xb)), beta, yb)
+                parts = backprop.forward_backward(xb, model.draw_eps(len(xb)), beta, yb)
                 if not np.isfinite(parts.total):
                     kept = (f"; the checkpoint of epoch {epoch} is kept"
                             if checkpoint_path and epoch > 0 else "")

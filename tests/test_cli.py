@@ -161,3 +161,14 @@ def test_a_holdout_class_that_does_not_exist(tmp_path, cli):
     status, _, err = cli(*TRAIN, "--holdout-class", "12", "--out", str(tmp_path / "r"))
     assert_one_line_error(status, err, "--holdout-class 12 is not a label of digits")
     assert not (tmp_path / "r").exists()
+
+
+def test_train_with_the_reference_engine(tmp_path, cli):
+    folder = tmp_path / "ref"
+    status, out, _ = cli(*TRAIN, "--epochs", "1", "--engine", "reference", "--out", str(folder))
+    assert status == 0 and "epoch   1/1" in out
+    assert json.loads((folder / "config.json").read_text())["engine"] == "reference"
+    status, _, err = cli(*TRAIN, "--engine", "reference", "--likelihood", "gaussian",
+                         "--out", str(tmp_path / "no"))
+    assert_one_line_error(status, err, "--engine reference trains the VAE of npvae/reference.py")
+    assert not (tmp_path / "no").exists()

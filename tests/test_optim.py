@@ -71,7 +71,7 @@ def test_optimizer_state_round_trips_exactly(make, rng):
 
 
 def test_bad_learning_rate_is_refused():
-    with pytest.raises(ValueError, match="lr must be > 0; got 0"):
+    with pytest.raises(ValueError, match="lr must be a finite number > 0; got 0"):
         Adam(two_parameters([0.0, 0.0]), lr=0)
 
 

@@ -118,3 +118,34 @@ def test_evaluate_is_deterministic_and_bad_options_are_refused(digits):
         fit(model, digits.X_train, epochs=0)
     with pytest.raises(ValueError, match="binarize_mode must be one of"):
         fit(model, digits.X_train, binarize_mode="sometimes")
+
+
+def test_the_reference_engine_follows_the_fast_one_in_float64(digits):
+    """Digits, 2 epochs of the CLI's default model in float64: the same test loss to 1e-9."""
+    losses, vectors = [], []
+    for engine in ("fast", "reference"):
+        model = VAE(64, (400, 400), 20, dtype=np.float64, random_state=0)
+        history = fit(model, digits.X_train, epochs=2, X_test=digits.X_test, engine=engine)
+        losses.append(history[-1]["test_loss"])
+        vectors.append(model.params.vector)
+    assert losses[1] == pytest.approx(losses[0], rel=1e-9)
+    assert losses[0] != losses[1] or not np.array_equal(*vectors)  # two computations, not one
+    assert np.abs(vectors[0] - vectors[1]).max() < 1e-9
+
+
+def test_the_reference_engine_resumes_bit_exactly(digits, tmp_path):
+    options = dict(batch_size=100, engine="reference")
+    straight = small_vae(seed=3, dtype=np.float64)
+    fit(straight, digits.X_train, epochs=2, **options)
+    path = tmp_path / "checkpoint.npz"
+    fit(small_vae(seed=3, dtype=np.float64), digits.X_train, epochs=1, checkpoint_path=path,
+        **options)
+    resumed = small_vae(seed=99, dtype=np.float64)
+    fit(resumed, digits.X_train, epochs=2, checkpoint_path=path, resume=True, **options)
+    assert np.array_equal(resumed.params.vector, straight.params.vector)
+
+
+@pytest.mark.parametrize("kwargs", [dict(likelihood="gaussian"), dict(activation="tanh")])
+def test_the_reference_engine_refuses_what_reference_py_does_not_write(digits, kwargs):
+    with pytest.raises(ValueError, match="the reference engine trains the VAE of npvae/reference"):
+        fit(small_vae(**kwargs), digits.X_train, epochs=1, engine="reference")
