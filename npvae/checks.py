@@ -1,23 +1,23 @@
-"""The checks ``npvae gradcheck`` runs: every piece of the VAE against finite differences.
+"""The checks ``npvae gradcheck`` runs: every piece of the VAE against finite differences, a
+user's own layer (``--layer``), and the exercises (``--exercise``, judged by
+``npvae.exercises``).
 
 Each check gives rows of ``npvae.gradcheck.CheckRow``, in float64 with fixed noise. ``broken(name)``
 swaps in a deliberately wrong backward formula, to show what a failing report looks like.
 """
 
 import contextlib
-import importlib.util
-import os
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from . import losses, vae
-from .gradcheck import (DEFAULT_H, DEFAULT_TOL, CheckRow, check_array, check_layer,
-                        check_model, format_report, rel_error, resolvable_floor)
+from .exercise_models import MODELS
+from .exercises import LAYERS, Verdict, build, check_layer_exercise, format_verdicts
+from .gradcheck import (DEFAULT_H, DEFAULT_TOL, check_array, check_layer, check_model,
+                        format_report, resolvable_floor)
 from .layers import Dense, ReLU, Sigmoid, Tanh
-from .params import Parameters
+from .student import CouldNotCheck
 
 
 def away_from_kink(rng, shape, margin=0.1):
@@ -170,89 +170,67 @@ def broken(name):
             setattr(module, attribute, right)
 
 
-# ---- a user's own layer and optimizer ----------------------------------------------------------
+# ---- a user's own layer, and the exercises -----------------------------------------------------
 
 def check_interface(layer):
-    """Raise TypeError naming what is missing if ``layer`` does not follow the layer interface."""
+    """Raise CouldNotCheck naming what is missing if ``layer`` does not follow the interface."""
     missing = [name for name in ("forward", "backward") if not callable(getattr(layer, name, None))]
     for name in ("params", "grads"):
         if not isinstance(getattr(layer, name, None), dict):
             missing.append(f"a dict {name}")
     if missing:
-        raise TypeError(f"{type(layer).__name__} does not follow the layer interface: it lacks "
-                        + ", ".join(missing))
+        raise CouldNotCheck(f"{type(layer).__name__} does not follow the layer interface: it "
+                            "lacks " + ", ".join(missing))
     if set(layer.params) != set(layer.grads):
-        raise TypeError(f"{type(layer).__name__}: params and grads must have the same keys; got "
-                        f"{sorted(layer.params)} and {sorted(layer.grads)}")
+        raise CouldNotCheck(f"{type(layer).__name__}: params and grads must have the same keys; "
+                            f"got {sorted(layer.params)} and {sorted(layer.grads)}")
     for key, value in layer.params.items():
         if np.shape(layer.grads[key]) != np.shape(value):
-            raise TypeError(f"{type(layer).__name__}: grads[{key!r}] must have the shape of "
-                            f"params[{key!r}], {np.shape(value)}")
+            raise CouldNotCheck(f"{type(layer).__name__}: grads[{key!r}] must have the shape of "
+                                f"params[{key!r}], {np.shape(value)}")
         if np.asarray(value).dtype != np.float64:
-            raise TypeError(f"{type(layer).__name__}: params[{key!r}] must be float64 for a "
-                            f"gradient check; got {np.asarray(value).dtype}")
+            raise CouldNotCheck(f"{type(layer).__name__}: params[{key!r}] must be float64 for a "
+                                f"gradient check; got {np.asarray(value).dtype}")
 
 
-def user_layer_rows(layer, n_inputs, random_state=0):
+class Guarded:
+    """A user's layer whose forward and backward run through ``Student.call``."""
+
+    def __init__(self, student, layer):
+        self.student, self.layer = student, layer
+        self.params, self.grads = layer.params, layer.grads
+
+    def forward(self, x):
+        return self.student.call("forward", self.layer.forward, x)
+
+    def backward(self, dy):
+        return self.student.call("backward", self.layer.backward, dy)
+
+
+def user_layer_rows(student, n_inputs, n_outputs, random_state=0):
+    """Gradient-check rows for the user's layer class (free-form: ``--layer``)."""
+    layer = build(student, (n_inputs, n_outputs))
     check_interface(layer)
     rng = np.random.default_rng(random_state)
-    return check_layer(layer, away_from_kink(rng, (4, n_inputs)), random_state=rng)
+    return check_layer(Guarded(student, layer), away_from_kink(rng, (4, n_inputs)),
+                       random_state=rng)
 
 
-def optimizer_rows(optimizer_class, lr=0.1, betas=(0.9, 0.999), eps=1e-8, tol=1e-10):
-    """Adam's first two steps against the values written out from its equations (no finite
-    differences here: the rows compare the parameter vector after each step, relative error).
-    ``optimizer_class(params, lr=, betas=, eps=)`` must update ``params.vector`` from
-    ``params.grad`` in ``step()``."""
-    params = Parameters([("layer", Dense(1, 1))], np.float64)
-    params.vector[...] = [1.0, -2.0]
-    opt = optimizer_class(params, lr=lr, betas=betas, eps=eps)
-    g1, g2 = np.array([0.5, -1.0]), np.array([0.1, 0.3])
-    b1, b2 = betas
-    m, v, theta, rows = np.zeros(2), np.zeros(2), params.vector.copy(), []
-    for t, g in ((1, g1), (2, g2)):
-        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
-        theta = theta - lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
-        params.grad[...] = g
-        opt.step()
-        worst = float(rel_error(params.vector, theta).max())
-        rows.append(CheckRow(f"theta after step {t}", theta.shape, float(np.abs(g).max()), worst,
-                             theta.size, worst <= tol))
-    return rows
+def judge(name, student, random_state=0):
+    """(report text, passed) for ``student``'s answer to exercise ``name`` (npvae.exercises)."""
+    rng = np.random.default_rng(random_state)
+    if name in LAYERS:
+        title, verdicts = LAYERS[name].title, check_layer_exercise(LAYERS[name], student, rng)
+    else:
+        title, check = MODELS[name]
+        verdicts = check(student, rng)
+    if not verdicts:
+        verdicts = [Verdict("something was checked", False, "nothing was: that is no pass")]
+    return format_verdicts(f"{title}: {student.spec}", verdicts), all(v.passed for v in verdicts)
 
 
-def load_object(spec):
-    """``module:Name`` or ``path/to/file.py:Name`` -> the object (ValueError if not found)."""
-    location, _, name = spec.rpartition(":")
-    if not location or not name:
-        raise ValueError(f"expected module:Class or path/to/file.py:Class; got {spec!r}")
-    try:
-        if location.endswith(".py") or os.sep in location:
-            path = Path(location)
-            if not path.is_file():
-                raise ValueError(f"no file {path}")
-            module_spec = importlib.util.spec_from_file_location(path.stem, path)
-            module = importlib.util.module_from_spec(module_spec)
-            module_spec.loader.exec_module(module)
-        else:
-            if os.getcwd() not in sys.path:
-                sys.path.insert(0, os.getcwd())
-            module = importlib.import_module(location)
-    except ValueError:
-        raise
-    except Exception as error:  # the user's own code: say what it raised, in one line
-        raise ValueError(f"cannot import {location}: {type(error).__name__}: {error}") from None
-    if not hasattr(module, name):
-        raise ValueError(f"{location} has no {name}")
-    return getattr(module, name)
-
-
-def make_layer(layer_class, n_inputs, n_outputs):
-    """``layer_class()``, or ``layer_class(n_inputs, n_outputs)`` if it needs sizes."""
-    try:
-        return layer_class()
-    except TypeError:
-        return layer_class(n_inputs, n_outputs)
+EXERCISES = ("difference", "dense", "relu", "tanh", "kl", "reparameterization", "bernoulli",
+             "adam", "vae")
 
 
 def report(sections):

@@ -5,10 +5,11 @@ Errors in what a user typed or pointed at print one line on stderr and exit with
 """
 
 import argparse
+import os
 import sys
 
 from . import commands
-from .checks import BROKEN
+from .checks import BROKEN, EXERCISES
 from .data import DATASETS
 from .runs import TrainConfig
 from .train import BINARIZE, ENGINES, TrainingDiverged
@@ -84,13 +85,16 @@ def build_parser():
     check.add_argument("--seed", type=int, default=0, help="seed of the inputs and noise")
     check.add_argument("--broken", choices=sorted(BROKEN),
                        help="run the checks on a deliberately wrong formula, to see a failure")
+    check.add_argument("--exercise", nargs=2, metavar=("NAME", "FILE:CLASS"),
+                       help="judge your answer to an exercise of docs/EXERCISES.md; NAME is one "
+                       f"of {', '.join(EXERCISES)}")
     check.add_argument("--layer", metavar="MODULE:CLASS",
                        help="check your own layer class (module or path/to/file.py)")
     check.add_argument("--inputs", type=int, default=5, help="input width for --layer")
     check.add_argument("--outputs", type=int, default=4,
                        help="output width for --layer, if its class takes (inputs, outputs)")
     check.add_argument("--optimizer", metavar="MODULE:CLASS",
-                       help="check your own Adam's first two steps")
+                       help="the same as --exercise adam MODULE:CLASS")
     check.set_defaults(func=commands.gradcheck)
     return parser
 
@@ -109,6 +113,10 @@ def main(argv=None):
     except KeyboardInterrupt:  # Ctrl-C: files are written atomically, so nothing is half-written
         print(f"npvae {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # stdout closed (`npvae evaluate ... | head`): stop quietly, as a
+        devnull = os.open(os.devnull, os.O_WRONLY)  # program killed by SIGPIPE would (128 + 13)
+        os.dup2(devnull, sys.stdout.fileno())  # so that Python's final flush raises no more
+        return 141
 
 
 if __name__ == "__main__":

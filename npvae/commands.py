@@ -14,10 +14,11 @@ import numpy as np
 
 from . import plots
 from .checkpoint import CheckpointError, read_checkpoint, write_text_atomically
-from .checks import (BROKEN, Section, broken, load_object, make_layer, optimizer_rows, report,
-                     standard_sections, user_layer_rows)
+from .checks import (BROKEN, EXERCISES, Section, broken, judge, report, standard_sections,
+                     user_layer_rows)
 from .data import load_dataset
 from .evaluation import active_units, anomaly_scores, evaluate, iwae_bound, kl_per_dimension
+from .student import Student
 from .runs import (TrainConfig, check_count, labels_for, open_run, save_figure, test_set,
                    without_class, write_history)
 from .train import fit, test_targets
@@ -255,30 +256,25 @@ def anomaly(args):
 
 
 def gradcheck(args):
-    """Exit status 0 when every check passes, 1 when one fails (2 for bad input, as elsewhere)."""
+    """Exit status 0 when every check passes, 1 when one fails, 2 when the user's code could
+    not be checked (it could not be loaded, built or run: one line saying where)."""
     check_count("inputs", args.inputs)
     check_count("outputs", args.outputs)
-    if args.layer or args.optimizer:
-        sections = []
-        if args.layer:
-            layer_class = load_object(args.layer)
-            try:
-                layer = make_layer(layer_class, args.inputs, args.outputs)
-                rows = user_layer_rows(layer, args.inputs, args.seed)
-            except TypeError as error:
-                raise ValueError(str(error)) from None
-            except Exception as error:  # the user's own code failed: one line, exit 2
-                raise ValueError(f"{args.layer} raised {type(error).__name__}: {error}") from None
-            sections.append(Section(f"{args.layer} (your layer)", rows))
-        if args.optimizer:
-            rows = optimizer_rows(load_object(args.optimizer))
-            sections.append(Section(f"{args.optimizer}: Adam's first two steps", rows, tol=1e-10))
+    exercise = args.exercise or (("adam", args.optimizer) if args.optimizer else None)
+    if exercise is not None:
+        name, spec = exercise
+        if name not in EXERCISES:
+            raise ValueError(f"--exercise: no exercise {name!r}; expected one of "
+                             f"{', '.join(EXERCISES)}")
+        text, passed = judge(name, Student(spec), args.seed)
+    elif args.layer:
+        rows = user_layer_rows(Student(args.layer), args.inputs, args.outputs, args.seed)
+        text, passed = report([Section(f"{args.layer} (your layer)", rows)])
     elif args.broken:
         print(f"BROKEN on purpose ({args.broken}): {BROKEN[args.broken][2]}\n")
         with broken(args.broken):
-            sections = standard_sections(args.seed)
+            text, passed = report(standard_sections(args.seed))
     else:
-        sections = standard_sections(args.seed)
-    text, passed = report(sections)
+        text, passed = report(standard_sections(args.seed))
     print(text)
     return 0 if passed else 1

@@ -43,7 +43,8 @@ def rel_error(analytic, numerical, floor=DEFAULT_FLOOR):
     see the module docstring for when to raise it.
     """
     a, n = np.asarray(analytic), np.asarray(numerical)
-    return np.abs(a - n) / np.maximum(floor, np.abs(a) + np.abs(n))
+    with np.errstate(invalid="ignore"):  # inf against inf: NaN, which fails every check
+        return np.abs(a - n) / np.maximum(floor, np.abs(a) + np.abs(n))
 
 
 def numerical_gradient(f, x, h=DEFAULT_H, indices=None):
@@ -71,13 +72,57 @@ def numerical_gradient(f, x, h=DEFAULT_H, indices=None):
 
 @dataclass
 class CheckRow:
-    """One line of a gradient-check report."""
+    """One line of a gradient-check report; on a failure, where and how it failed."""
     name: str
     shape: tuple
     max_abs_grad: float
     worst_error: float
     n_checked: int
     passed: bool
+    worst_index: tuple = None  # the coordinate with the worst relative error
+    analytic: float = None  # the two gradients there
+    numerical: float = None
+    note: str = ""  # a reason, printed under a failed row
+
+
+def hint(analytic, numerical, factors=()):
+    """What a mismatch of two numbers at one coordinate suggests, or "".
+
+    ``factors``: more (factor, meaning) pairs to look for in analytic / numerical, such as the
+    batch size."""
+    if numerical != 0 and analytic == 0:
+        return "your gradient is 0 where it should not be: a missing term?"
+    if analytic != 0 and abs(numerical) < 1e-8 * abs(analytic):
+        return "your gradient is not 0 where it should be: a term too many?"
+    if numerical == 0:
+        return ""
+    ratio = analytic / numerical
+    known = [(2.0, "twice the right value: a missing factor 1/2?"),
+             (0.5, "half the right value: a factor 1/2 too many?"),
+             (-1.0, "the right size with the wrong sign: a sign error?"), *factors]
+    for factor, meaning in known:
+        if abs(ratio - factor) <= 0.02 * abs(factor):
+            return meaning
+    return ""
+
+
+def compare(name, analytic, numerical, tol=DEFAULT_TOL, floor=DEFAULT_FLOOR, factors=()):
+    """A ``CheckRow`` for two gradients of the same shape: pass when the worst relative error is
+    at most ``tol``. ``factors``: more hints for ``hint``."""
+    analytic, numerical = np.asarray(analytic, dtype=float), np.asarray(numerical, dtype=float)
+    errors = rel_error(analytic, numerical, floor)
+    if errors.size == 0:
+        return CheckRow(name, analytic.shape, 0.0, 0.0, 0, False, note="nothing to check")
+    if np.isnan(errors).any():
+        worst = np.unravel_index(np.argmax(np.isnan(errors)), errors.shape)
+    else:
+        worst = np.unravel_index(np.argmax(errors), errors.shape)
+    error = float(errors[worst])
+    passed = error <= tol  # False for NaN
+    a, n = float(analytic[worst]), float(numerical[worst])
+    return CheckRow(name, analytic.shape, float(np.abs(analytic).max()), error, errors.size,
+                    passed, tuple(int(i) for i in worst), a, n,
+                    "" if passed else hint(a, n, factors))
 
 
 def check_array(name, f, x, analytic, h=DEFAULT_H, tol=DEFAULT_TOL, n_coords=None, rng=None,
@@ -88,15 +133,17 @@ def check_array(name, f, x, analytic, h=DEFAULT_H, tol=DEFAULT_TOL, n_coords=Non
     """
     analytic = np.asarray(analytic)
     if analytic.shape != x.shape:
-        raise ValueError(f"gradient of {name} must have shape {x.shape}; got {analytic.shape}")
-    indices = None
-    if n_coords is not None and n_coords < x.size:
-        indices = check_random_state(rng).choice(x.size, size=n_coords, replace=False)
-    numerical = numerical_gradient(f, x, h, indices)
-    a = analytic.reshape(-1) if indices is None else analytic.reshape(-1)[indices]
-    worst = float(rel_error(a, numerical.reshape(-1), floor).max()) if a.size else 0.0
-    return CheckRow(name, tuple(x.shape), float(np.abs(analytic).max(initial=0.0)), worst,
-                    a.size, worst <= tol)
+        return CheckRow(name, tuple(x.shape), 0.0, np.inf, 0, False,
+                        note=f"the gradient has shape {analytic.shape}, not {x.shape}")
+    if n_coords is None or n_coords >= x.size:
+        return compare(name, analytic, numerical_gradient(f, x, h), tol, floor)
+    indices = check_random_state(rng).choice(x.size, size=n_coords, replace=False)
+    row = compare(name, analytic.reshape(-1)[indices], numerical_gradient(f, x, h, indices),
+                  tol, floor)
+    row.shape, row.max_abs_grad = tuple(x.shape), float(np.abs(analytic).max())
+    if row.worst_index is not None:
+        row.worst_index = np.unravel_index(indices[row.worst_index[0]], x.shape)
+    return row
 
 
 def check_model(model, x, eps, h=DEFAULT_H, tol=DEFAULT_TOL, n_coords=None, random_state=None,
@@ -120,35 +167,69 @@ def check_layer(layer, x, h=DEFAULT_H, tol=DEFAULT_TOL, random_state=None):
     """Check a layer's backward: every parameter in ``layer.params`` and the input x.
 
     The scalar checked is ``sum(forward(x) * dy)`` for a random upstream gradient dy, whose
-    gradient is exactly what ``backward(dy)`` returns (a vector-Jacobian product).
+    gradient is exactly what ``backward(dy)`` returns (a vector-Jacobian product). A forward
+    that does not give one row per example, or a backward that returns no gradient for its
+    input, is a failed row: no check passes having checked nothing.
     """
     rng = check_random_state(random_state)
     x = np.array(x, dtype=np.float64)
-    dy = rng.standard_normal(np.shape(layer.forward(x.copy())))
+    y = layer.forward(x.copy())
+    if np.ndim(y) == 0 or np.shape(y)[0] != len(x):
+        return [CheckRow("forward output", np.shape(y), 0.0, np.inf, 0, False,
+                         note=f"forward must return one row per example, ({len(x)}, ...); "
+                         f"got shape {np.shape(y)}")]
+    dy = rng.standard_normal(np.shape(y))
     dy_before = dy.copy()
     dx = layer.backward(dy)
+    rows = []
     if not np.array_equal(dy, dy_before):
-        raise ValueError(f"{type(layer).__name__}.backward changed its argument dy")
-    dx = None if dx is None else np.array(dx, copy=True)  # layers may reuse the array
-    grads = {key: np.array(g, copy=True) for key, g in layer.grads.items()}
+        rows.append(CheckRow("dy (unchanged)", dy.shape, 0.0, np.inf, 0, False,
+                             note="backward changed the dy it was given: compute into a new "
+                             "array"))
+        dy = dy_before
+    dx = None if dx is None else np.array(dx, dtype=float)  # layers may reuse the array
+    grads = {key: np.array(g, dtype=float) for key, g in layer.grads.items()}
     loss = lambda: float(np.sum(layer.forward(x) * dy))  # noqa: E731
     floor = resolvable_floor(loss(), h, tol)
-    rows = [check_array(key, loss, value, grads[key], h, tol, floor=floor)
-            for key, value in layer.params.items()]
-    if dx is not None:
+    rows += [check_array(key, loss, value, grads[key], h, tol, floor=floor)
+             for key, value in layer.params.items()]
+    if dx is None:
+        rows.append(CheckRow("x (input)", x.shape, 0.0, np.inf, 0, False,
+                             note="backward returned None: it must return dL/dx, the gradient "
+                             "of the loss for its input"))
+    else:
         rows.append(check_array("x (input)", loss, x, dx, h, tol, floor=floor))
     return rows
 
 
+def describe_failure(row):
+    """The lines under a failed row: where it failed worst, the two values there, and a hint."""
+    lines = []
+    if row.analytic is not None:
+        index = ", ".join(str(int(i)) for i in row.worst_index)
+        ratio = (f", ratio {row.analytic / row.numerical:.4g}" if row.numerical
+                 else "")
+        lines.append(f"    worst at [{index}]: yours {row.analytic:.6g}, numerical "
+                     f"{row.numerical:.6g}{ratio}")
+    if row.note:
+        lines.append(f"    {row.note}")
+    return lines
+
+
 def format_report(rows, tol=DEFAULT_TOL):
-    """The rows as a text table, one per parameter, and a closing verdict line."""
+    """The rows as a text table, one per parameter, and a closing verdict line. Under a failed
+    row: its worst coordinate, the two gradients there and a hint."""
     width = max([len("parameter")] + [len(r.name) for r in rows])
     lines = [f"{'parameter':<{width}}  {'shape':<12} {'max |grad|':>11} "
              f"{'worst rel err':>14}  result"]
     for r in rows:
         lines.append(f"{r.name:<{width}}  {str(r.shape):<12} {r.max_abs_grad:>11.3e} "
                      f"{r.worst_error:>14.2e}  {'pass' if r.passed else 'FAIL'}")
+        if not r.passed:
+            lines += describe_failure(r)
     failed = [r.name for r in rows if not r.passed]
+    if not rows:
+        lines.append("nothing was checked: that is no pass")
     lines.append(f"{len(rows) - len(failed)} of {len(rows)} passed (tolerance {tol:g})"
                  + (f"; failed: {', '.join(failed)}" if failed else ""))
     return "\n".join(lines)

@@ -85,8 +85,11 @@ def test_a_user_layer_by_module_name(cli, layer_file, monkeypatch):
     ("def broken(:\n", "X", "cannot import"),
     (GOOD_LAYER.replace("np.linspace(0.5, 2.0, n_in)", "np.ones(n_in, np.float32)"), "Scale",
      "must be float64"),
-    (GOOD_LAYER.replace("return dy * self.params", "return dy[0] * self.params")
-     .replace("(dy * self.x)", "(dy[:, :2] @ self.x[:2])"), "Scale", "raised ValueError"),
+    (GOOD_LAYER.replace("(dy * self.x).sum(axis=0)", "dy @ self.x"), "Scale",
+     "backward raised ValueError"),
+    (GOOD_LAYER.replace("self.x = x", "import sys; sys.exit(0)"), "Scale",
+     "forward raised SystemExit: 0 (mylayer.py, line 11)"),
+    ("import sys\nsys.exit(0)\n", "X", "cannot import"),
 ])
 def test_a_layer_that_does_not_fit_exits_2(cli, layer_file, source, spec, fragment):
     status, _, err = cli("gradcheck", "--layer", f"{layer_file(source)}:{spec}")
@@ -96,11 +99,26 @@ def test_a_layer_that_does_not_fit_exits_2(cli, layer_file, source, spec, fragme
 def test_a_missing_layer_file_exits_2(cli, tmp_path):
     status, _, err = cli("gradcheck", "--layer", f"{tmp_path / 'none.py'}:X")
     assert status == 2 and "no file" in err
+    status, _, err = cli("gradcheck", "--layer", "/etc/passwd:X")
+    assert status == 2 and "cannot import /etc/passwd: SyntaxError" in err
+
+
+@pytest.mark.parametrize("change, fragment", [
+    (("return dy * self.params[\"s\"]", "return (dy * self.params[\"s\"])[0]"),
+     "the gradient has shape (5,)"),
+    (("return dy * self.params[\"s\"]", "pass"), "backward returned None"),
+    (("return x * self.params[\"s\"]", "return float(np.sum(x))"), "one row per example"),
+])
+def test_a_layer_that_breaks_the_interface_fails(cli, layer_file, change, fragment):
+    """No check may pass having checked nothing: a missing or misshapen result is a failure."""
+    status, out, _ = cli("gradcheck", "--layer",
+                         f"{layer_file(GOOD_LAYER.replace(*change))}:Scale")
+    assert status == 1 and fragment in out, out
 
 
 def test_the_optimizer_check(cli, layer_file):
     status, out, _ = cli("gradcheck", "--optimizer", "npvae.optim:Adam")
-    assert status == 0 and "theta after step 2" in out
+    assert status == 0 and "step 2: theta = [0.819696, -1.857215]" in out
     no_correction = """
     import numpy as np
 
