@@ -108,3 +108,18 @@ def rate_distortion(rates, distortions, betas, ax=None):
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def variance_curves(sample_counts, named_variances, title, ax=None):
+    """Log-log lines of variance against the number of samples, one per entry of
+    ``named_variances`` (dict name -> (len(sample_counts),))."""
+    fig, ax = _axes(ax, (5.5, 4))
+    for name, variances in named_variances.items():
+        ax.loglog(sample_counts, variances, "o-", label=name)
+    ax.set_xlabel("samples S per estimate")
+    ax.set_ylabel("variance of the estimate")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    fig.tight_layout()
+    return fig

@@ -29,3 +29,11 @@ def test_a_missing_data_folder_is_one_line_and_exit_status_2(script, tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip() == f"{script}: error: --data-dir {missing} is not a folder"
+
+
+def test_the_gradient_estimator_script_draws_its_figure(tmp_path):
+    out = tmp_path / "estimators.png"
+    result = subprocess.run([sys.executable, str(SCRIPTS / "gradient_estimators.py"), "--repeats",
+                             "50", "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "pathwise, d/dmu" in result.stdout and out.stat().st_size > 1000
