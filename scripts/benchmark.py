@@ -1,6 +1,6 @@
 """Time one training epoch of npvae against the same model in PyTorch, on the same CPU threads.
 
-    python scripts/benchmark.py [--threads 2] [--runs 3] [--data-dir DIR]
+    python scripts/benchmark.py [--threads 2] [--runs 3] [--data-dir DIR] [--reference-engine]
 
 Model 784-400-400-20, Bernoulli (grey-level BCE), Adam 1e-3, batch 128, 60,000 examples per epoch
 (random pixels unless --data-dir names MNIST-format IDX files; speed does not depend on the
@@ -11,7 +11,9 @@ an epoch: how much of an epoch the products alone take. It is a reference, not a
 another memory layout of their arrays, or split otherwise over the threads (npvae's two 64-row
 shares, one thread each, say), the same products can run faster. "No Adam step" is npvae's epoch
 with an optimizer that changes nothing: the forward and backward passes alone, to show what Adam's
-update costs. Without PyTorch installed the comparison is skipped and said so.
+update costs. Without PyTorch installed the comparison is skipped and said so. With
+--reference-engine, one more epoch (once, in the first run) trains with `fit(engine="reference")`:
+npvae/reference.py's plain functions, to say how much the speed tricks buy.
 """
 
 import argparse
@@ -44,10 +46,10 @@ class NoStep:
         pass
 
 
-def npvae_epoch(X, dtype, seed, optimizer=None):
+def npvae_epoch(X, dtype, seed, optimizer=None, engine="fast"):
     model = VAE(784, SIZES[1:3], SIZES[3], dtype=dtype, random_state=seed)
     began = time.perf_counter()
-    fit(model, X, epochs=1, batch_size=128, lr=1e-3, optimizer=optimizer)
+    fit(model, X, epochs=1, batch_size=128, lr=1e-3, optimizer=optimizer, engine=engine)
     return time.perf_counter() - began, model
 
 
@@ -121,6 +123,8 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--data-dir", help="MNIST-format IDX files instead of random pixels")
+    parser.add_argument("--reference-engine", action="store_true",
+                        help="also time one epoch of fit(engine='reference')")
     args = parser.parse_args()
     try:
         X, X_test = data(args)
@@ -133,7 +137,7 @@ def main():
     except ImportError:
         torch_version = None
     times = {"npvae float32": [], "npvae float64": [], "PyTorch float32": [],
-             "npvae float32, no Adam step": [], "GEMM floor": []}
+             "npvae float32, no Adam step": [], "GEMM floor": [], "reference engine": []}
     with threadpool_limits(args.threads):
         for run in range(args.runs):
             times["GEMM floor"].append(gemm_floor(len(X)))
@@ -143,6 +147,9 @@ def main():
             times["npvae float64"].append(npvae_epoch(X.astype(np.float64), np.float64, run)[0])
             no_adam = npvae_epoch(X, np.float32, run, optimizer=NoStep())[0]
             times["npvae float32, no Adam step"].append(no_adam)
+            if args.reference_engine and run == 0:
+                reference = npvae_epoch(X, np.float32, run, engine="reference")[0]
+                times["reference engine"].append(reference)
         _, model = npvae_epoch(X, np.float32, 0)
         eval_times = []
         for _ in range(args.runs):
@@ -170,6 +177,9 @@ def main():
     else:
         print("PyTorch is not installed: no comparison with it, only with the floor")
     print(f"{'npvae float32, no Adam step':<28}{bare:9.2f}  {bare_ratios}")
+    if times["reference engine"]:
+        print(f"{'reference engine, float32':<28}{med['reference engine']:9.2f}  "
+              f"reference / npvae = {med['reference engine'] / f32:.1f}")
     print(f"{'evaluate 10,000 (no grads)':<28}{statistics.median(eval_times):9.2f}")
     print(f"peak NumPy memory in training beyond the data: {memory / 2**20:.0f} MB "
           f"(data set {X.nbytes / 2**20:.0f} MB)")

@@ -40,4 +40,5 @@ python scripts/beta_sweep.py --out "$OUT/beta_sweep"
 cp "$OUT/beta_sweep/rate_distortion.png" "$FIGURES/digits-rate-distortion.png"
 cp "$OUT/beta_sweep/samples_by_beta.png" "$FIGURES/digits-samples-by-beta.png"
 
-python scripts/benchmark.py --data-dir "$FASHION"
+python scripts/gradient_estimators.py --out "$FIGURES/gradient-estimators.png"
+python scripts/benchmark.py --data-dir "$FASHION" --reference-engine
