@@ -40,4 +40,6 @@ python scripts/beta_sweep.py --out "$OUT/beta_sweep"
 cp "$OUT/beta_sweep/rate_distortion.png" "$FIGURES/digits-rate-distortion.png"
 cp "$OUT/beta_sweep/samples_by_beta.png" "$FIGURES/digits-samples-by-beta.png"
 
+python scripts/sklearn_pipeline.py
+
 python scripts/benchmark.py --data-dir "$FASHION"
