@@ -12,4 +12,13 @@ __version__ = "0.1.0"
 
 __all__ = ["VAE", "LossParts", "Dense", "ReLU", "Tanh", "Sigmoid", "Sequential", "Adam", "SGD",
            "Parameters", "reference", "fit", "evaluate", "iwae_bound", "kl_per_dimension",
-           "active_units"]
+           "active_units", "VAETransformer"]
+
+
+def __getattr__(name):
+    """``npvae.VAETransformer``, imported when first used: it imports scikit-learn, which takes
+    a second or two that ``import npvae`` need not pay."""
+    if name == "VAETransformer":
+        from .estimator import VAETransformer
+        return VAETransformer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

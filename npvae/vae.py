@@ -161,6 +161,12 @@ class VAE:
                 "beta": self.beta, "dtype": self.dtype.name, "activation": self.activation,
                 "gaussian_std": self.gaussian_std, "n_classes": self.n_classes}
 
+    def __reduce__(self):
+        """Pickle (and deepcopy) as the config, the parameter vector and the Generator. Pickled
+        layer by layer, each view of the vector would come back as an array of its own, no longer
+        part of the vector that the optimizer updates."""
+        return _rebuild_vae, (self.config(), self.params.vector, self.rng)
+
     def named_parameters(self):
         """Yield ``(name, array)`` in forward order; each Dense gives ``W`` then ``b``."""
         for name in self.params.names:
@@ -335,3 +341,11 @@ class VAE:
         eps = self.draw_eps(len(x)) if eps is None else self.check_eps(eps, len(x))
         parts = self.forward_backward(x, eps, y=self.check_labels(y, len(x)))
         return parts.total, {name: self.params.grads[name].copy() for name in self.params.names}
+
+
+def _rebuild_vae(config, vector, rng):
+    """The VAE that ``VAE.__reduce__`` describes (its weights not drawn from ``rng``)."""
+    model = VAE(**config, random_state=0)
+    model.params.vector[...] = vector
+    model.rng = rng
+    return model

@@ -41,4 +41,6 @@ cp "$OUT/beta_sweep/rate_distortion.png" "$FIGURES/digits-rate-distortion.png"
 cp "$OUT/beta_sweep/samples_by_beta.png" "$FIGURES/digits-samples-by-beta.png"
 
 python scripts/gradient_estimators.py --out "$FIGURES/gradient-estimators.png"
+python scripts/sklearn_pipeline.py
+
 python scripts/benchmark.py --data-dir "$FASHION" --reference-engine

@@ -1,4 +1,5 @@
 import json
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -37,3 +38,15 @@ def test_the_gradient_estimator_script_draws_its_figure(tmp_path):
                              "50", "--out", str(out)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "pathwise, d/dmu" in result.stdout and out.stat().st_size > 1000
+
+
+def test_the_scikit_learn_pipeline_script_prints_its_two_tables(monkeypatch, capsys):
+    argv = ["sklearn_pipeline.py", "--dims", "2", "--betas", "1", "8", "--epochs", "1",
+            "--jobs", "1"]
+    monkeypatch.setattr(sys, "argv", argv)
+    runpy.run_path(str(SCRIPTS / "sklearn_pipeline.py"), run_name="__main__")
+    lines = capsys.readouterr().out.splitlines()
+    vae, pca = map(float, lines[2].split()[1:])
+    assert 0.1 < vae <= 1 and 0.1 < pca <= 1  # accuracies, chance is 0.1
+    assert [line.split()[0] for line in lines[6:8]] == ["1", "8"]  # a mean ELBO for each beta
+    assert lines[8].startswith("best beta ")

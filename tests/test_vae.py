@@ -1,3 +1,6 @@
+import copy
+import pickle
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
@@ -120,6 +123,17 @@ def test_the_same_seed_gives_the_same_numbers(rng):
 
     (p1, l1), (p2, l2) = run(), run()
     assert np.array_equal(p1, p2) and l1 == l2
+
+
+@pytest.mark.parametrize("copy_of", [lambda m: pickle.loads(pickle.dumps(m)), copy.deepcopy])
+def test_a_pickled_or_deep_copied_model_keeps_its_weights_in_the_vector(copy_of):
+    model = VAE(7, (5,), 3, dtype=np.float64, random_state=0)
+    model.draw_eps(2)  # the Generator moves on from its seed
+    twin = copy_of(model)
+    assert twin.params.all_views_attached()  # else training would update a vector no layer reads
+    assert twin.config() == model.config()
+    assert np.array_equal(twin.params.vector, model.params.vector)
+    assert np.array_equal(twin.draw_eps(3), model.draw_eps(3))  # the Generator's state came too
 
 
 def test_a_batch_of_64_overfits_under_adam():
