@@ -12,16 +12,13 @@ import contextlib
 import json
 import os
 import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from .optim import SGD, Adam
 from .vae import VAE
 
 FORMAT = "npvae-checkpoint-2"  # 2: Adam keeps its moments divided by (1 - beta)
-OPTIMIZERS = {"Adam": Adam, "SGD": SGD}
 
 
 class CheckpointError(ValueError):
@@ -36,12 +33,20 @@ def atomic_file(path, mode="wb"):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; a run file is for all to read
         with os.fdopen(fd, mode) as f:
             yield f
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask():
+    """The process's umask (reading it means setting it; it is put straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def save_npz_atomically(path, **arrays):
@@ -67,23 +72,43 @@ def save_checkpoint(path, model, optimizer, epoch, history, train_config):
     save_npz_atomically(path, **arrays)
 
 
+META_TYPES = {"format": str, "model": dict, "optimizer": str, "epoch": int, "history": list,
+              "rng": dict}  # what every checkpoint's metadata holds ("train" may be None)
+
+
 def read_checkpoint(path):
-    """Read and validate a checkpoint: returns (meta dict, params array, optimizer state dict)."""
+    """Read and validate a checkpoint: returns (meta dict, params array, optimizer state dict).
+
+    Anything wrong with the file (not a .npz archive, damaged compressed data, missing or
+    mistyped entries) is a CheckpointError that names the file."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
+    with open(path, "rb") as f:
+        if f.read(4) != b"PK\x03\x04":  # every .npz is a zip archive
+            raise CheckpointError(f"{path} is not an npvae checkpoint (not a .npz archive)")
     try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {key: f[key] for key in f.files}
+        with open(path, "rb") as file, np.load(file, allow_pickle=False) as f:
+            arrays = {key: f[key] for key in f.files}  # (a damaged file is closed all the same)
         meta = json.loads(str(arrays.pop("meta")))
         params = arrays.pop("params")
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
-        raise CheckpointError(f"{path} is not a readable npvae checkpoint ({error})") from None
+    except Exception as error:  # any decode failure: zlib.error, BadZipFile, KeyError, ...
+        raise CheckpointError(f"{path} is not a readable npvae checkpoint "
+                              f"({type(error).__name__}: {error})") from None
     if not isinstance(meta, dict) or not str(meta.get("format")).startswith("npvae-checkpoint"):
         raise CheckpointError(f"{path} is not an npvae checkpoint (format {FORMAT} expected)")
     if meta["format"] != FORMAT:
         raise CheckpointError(f"{path} was written by another version of npvae (format "
                               f"{meta['format']}; this version reads {FORMAT})")
+    for key, kind in META_TYPES.items():
+        if not isinstance(meta.get(key), kind) or isinstance(meta.get(key), bool):
+            raise CheckpointError(f"{path}: its metadata lacks a valid {key!r} (damaged or "
+                                  "edited by hand)")
+    if not (isinstance(meta.get("train"), dict) or meta.get("train") is None) or meta["epoch"] < 0 \
+            or not all(isinstance(record, dict) for record in meta["history"]):
+        raise CheckpointError(f"{path}: its metadata is damaged (train, epoch or history)")
+    if params.ndim != 1 or params.dtype not in (np.float32, np.float64):
+        raise CheckpointError(f"{path}: its parameters are not a float vector")
     optimizer_state = {key.split(".", 1)[1]: value for key, value in arrays.items()
                        if key.startswith("optimizer.")}
     return meta, params, optimizer_state
@@ -113,7 +138,10 @@ def restore(model, optimizer, path):
             raise CheckpointError(f"{path}: optimizer state does not match")
         optimizer.load_state_dict(optimizer_state)
     model.params.vector[...] = params
-    model.rng.bit_generator.state = meta["rng"]
+    try:
+        model.rng.bit_generator.state = meta["rng"]
+    except (TypeError, ValueError, KeyError) as error:
+        raise CheckpointError(f"{path}: its random generator state is damaged ({error})") from None
     return meta
 
 

@@ -6,12 +6,14 @@ Errors in what a user typed or pointed at print one line on stderr and exit with
 
 import argparse
 import os
+import signal
 import sys
+import warnings
 
 from . import commands
 from .checks import BROKEN, EXERCISES
 from .data import DATASETS
-from .runs import TrainConfig
+from .runs import Terminated, TrainConfig
 from .train import BINARIZE, ENGINES, TrainingDiverged
 from .vae import LIKELIHOODS
 
@@ -23,80 +25,137 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def count(text):
+    """An argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1; got {value}")
+    return value
+
+
+def seed(text):
+    """An argparse type: an integer >= 0 (a Generator's seed)."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0; got {value}")
+    return value
+
+
+count.__name__, seed.__name__ = "integer", "integer"  # argparse: "invalid integer value: 'x'"
+
+
+def option(parser, flag, default, help, shown=None, **kwargs):
+    """An option whose help line ends with its default. ``shown``: the default to print, when
+    ``default`` is None so that the command can tell an option given from one left out."""
+    shown = default if shown is None else shown
+    if isinstance(shown, (list, tuple)):
+        shown = " ".join(map(str, shown)) or "(none)"
+    text = f"{help} (default: {shown})" if shown is not None else help
+    parser.add_argument(flag, default=default, help=text, **kwargs)
+
+
 def build_parser():
     parser = Parser(prog="npvae", description="A variational autoencoder in NumPy.")
     subcommands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     d = TrainConfig()
 
+    # train's options default to None, so that --resume can tell a flag given from one left out
     train = subcommands.add_parser("train", help="train a VAE and write a run folder")
-    train.add_argument("--dataset", choices=DATASETS, default=d.dataset)
-    train.add_argument("--data-dir", help="folder of MNIST-format IDX files (no download)")
-    train.add_argument("--epochs", type=int, default=d.epochs)
-    train.add_argument("--batch-size", type=int, default=d.batch_size)
-    train.add_argument("--lr", type=float, default=d.lr)
-    train.add_argument("--hidden", type=int, nargs="*", default=list(d.hidden))
-    train.add_argument("--latent-dim", type=int, default=d.latent_dim)
-    train.add_argument("--beta", type=float, default=d.beta)
-    train.add_argument("--likelihood", choices=LIKELIHOODS, default=d.likelihood)
-    train.add_argument("--binarize", choices=BINARIZE, default=d.binarize)
-    train.add_argument("--warmup", type=int, default=d.warmup, help="epochs of KL warm-up")
-    train.add_argument("--dtype", choices=("float32", "float64"), default=d.dtype)
-    train.add_argument("--seed", type=int, default=d.seed)
-    train.add_argument("--conditional", action="store_true",
-                       help="a conditional VAE: the one-hot label goes in with x and with z")
-    train.add_argument("--holdout-class", type=int, metavar="C",
-                       help="leave class C out of training (see 'npvae anomaly')")
-    train.add_argument("--engine", choices=ENGINES, default=d.engine,
-                       help="fast: two cores, work arrays (default); reference: the plain "
-                       "functions of npvae/reference.py, one thread, to step through")
-    train.add_argument("--out", help="run folder (default runs/<dataset>)")
-    train.add_argument("--resume", action="store_true",
-                       help="continue the run in --out with its saved settings up to --epochs")
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    option(train, "--dataset", None, "mnist and fashion-mnist download once from OpenML; "
+           "mnist-t10k (the MNIST test set) ships with npvae; digits with scikit-learn. Left "
+           "out, mnist, or mnist-t10k when MNIST cannot be downloaded",
+           shown="mnist", choices=DATASETS)
+    option(train, "--data-dir", None, "a folder of MNIST-format IDX files to train on instead "
+           "of a download", shown="none")
+    option(train, "--epochs", None, "total epochs (with --resume: train until there are this "
+           "many)", shown=d.epochs, type=count)
+    option(train, "--batch-size", None, "examples per batch", shown=d.batch_size, type=count)
+    option(train, "--lr", None, "Adam's learning rate", shown=d.lr, type=float)
+    option(train, "--hidden", None, "sizes of the encoder's hidden layers, reversed in the "
+           "decoder", shown=d.hidden, type=count, nargs="*")
+    option(train, "--latent-dim", None, "K, the latent dimensions", shown=d.latent_dim,
+           type=count)
+    option(train, "--beta", None, "weight of the KL term (1: the ELBO)", shown=d.beta,
+           type=float)
+    option(train, "--likelihood", None, "bernoulli (data in [0, 1]) or gaussian",
+           shown=d.likelihood, choices=LIKELIHOODS)
+    option(train, "--binarize", None, "targets: grey levels (none), one Bernoulli sample "
+           "(static), or a new sample every epoch (dynamic)", shown=d.binarize, choices=BINARIZE)
+    option(train, "--warmup", None, "epochs of KL warm-up, beta rising from 0",
+           shown=d.warmup, type=int)
+    option(train, "--dtype", None, "float32 (fast) or float64", shown=d.dtype,
+           choices=("float32", "float64"))
+    option(train, "--seed", None, "seed of the initial weights, the noise and the shuffling",
+           shown=d.seed, type=seed)
+    option(train, "--conditional", None, "a conditional VAE: the one-hot label goes in with x "
+           "and with z", shown="off", action="store_true")
+    option(train, "--holdout-class", None, "leave class C out of training (see 'npvae "
+           "anomaly')", shown="none", type=int, metavar="C")
+    option(train, "--engine", None, "fast: two cores, work arrays; reference: the plain "
+           "functions of npvae/reference.py, one thread, to step through", shown=d.engine,
+           choices=ENGINES)
+    option(train, "--out", None, "the run folder", shown="runs/<dataset>")
+    option(train, "--resume", False, "continue the run in --out with its saved settings",
+           shown="off", action="store_true")
+    option(train, "--quiet", False, "no progress bar", shown="off", action="store_true")
     train.set_defaults(func=commands.train)
 
     def run_command(name, func, text):
         sub = subcommands.add_parser(name, help=text)
         sub.add_argument("--run", required=True, help="a run folder written by 'npvae train'")
-        sub.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
+        option(sub, "--seed", 0, "seed of the noise", type=seed)
         sub.set_defaults(func=func)
         return sub
 
     sample = run_command("sample", commands.sample, "decode draws from the prior")
-    sample.add_argument("--n", type=int, default=64, help="how many images")
-    sample.add_argument("--label", type=int, help="the class to draw (conditional runs)")
+    option(sample, "--n", None, "how many images (a conditional run without --label: of each "
+           f"class); at most {commands.MAX_IMAGES}", shown="64, or 8 of each class",
+           type=count)
+    option(sample, "--label", None, "the class to draw (conditional runs)", shown="every class",
+           type=int)
     reconstruct = run_command("reconstruct", commands.reconstruct,
                               "test images and their reconstructions")
-    reconstruct.add_argument("--n", type=int, default=16, help="how many images")
+    option(reconstruct, "--n", 16, f"how many images, at most {commands.MAX_COLUMNS}", type=count)
     interpolate = run_command("interpolate", commands.interpolate, "latent interpolation strips")
-    interpolate.add_argument("--pairs", type=int, default=6)
-    interpolate.add_argument("--steps", type=int, default=10)
+    option(interpolate, "--pairs", 6, f"how many pairs of images, at most {commands.MAX_ROWS}",
+           type=count)
+    option(interpolate, "--steps", 10, f"images per strip, at most {commands.MAX_COLUMNS}",
+           type=count)
     run_command("latent", commands.latent, "the test set in latent space")
     evaluate = run_command("evaluate", commands.evaluate_run,
                            "test ELBO, likelihood bound, KL per dimension, active units")
-    evaluate.add_argument("--iwae-k", type=int, metavar="K",
-                          help="also the importance-weighted bound on log p(x) with K samples")
+    option(evaluate, "--iwae-k", None, "also the importance-weighted bound on log p(x) with K "
+           "samples", shown="off", type=count, metavar="K")
     anomaly = run_command("anomaly", commands.anomaly, "anomaly scores and a threshold")
-    anomaly.add_argument("--percentile", type=float, default=99.0,
-                         help="threshold: this percentile of the training scores")
+    option(anomaly, "--percentile", 99.0, "threshold: this percentile of the training scores",
+           type=float)
 
     check = subcommands.add_parser("gradcheck",
                                    help="check every gradient against finite differences")
-    check.add_argument("--seed", type=int, default=0, help="seed of the inputs and noise")
-    check.add_argument("--broken", choices=sorted(BROKEN),
-                       help="run the checks on a deliberately wrong formula, to see a failure")
+    option(check, "--seed", 0, "seed of the inputs and noise", type=seed)
+    option(check, "--broken", None, "run the checks on a deliberately wrong formula, to see a "
+           "failure", shown="none", choices=sorted(BROKEN))
     check.add_argument("--exercise", nargs=2, metavar=("NAME", "FILE:CLASS"),
                        help="judge your answer to an exercise of docs/EXERCISES.md; NAME is one "
                        f"of {', '.join(EXERCISES)}")
     check.add_argument("--layer", metavar="MODULE:CLASS",
                        help="check your own layer class (module or path/to/file.py)")
-    check.add_argument("--inputs", type=int, default=5, help="input width for --layer")
-    check.add_argument("--outputs", type=int, default=4,
-                       help="output width for --layer, if its class takes (inputs, outputs)")
+    option(check, "--inputs", 5, "input width for --layer", type=count)
+    option(check, "--outputs", 4, "output width for --layer, if its class takes (inputs, "
+           "outputs)", type=count)
     check.add_argument("--optimizer", metavar="MODULE:CLASS",
                        help="the same as --exercise adam MODULE:CLASS")
     check.set_defaults(func=commands.gradcheck)
     return parser
+
+
+def one_line_warning(message, *args, **kwargs):
+    """A warning as the command line prints it: one line, no source line."""
+    return f"npvae: warning: {message}\n"
+
+
+def _terminate(signum, frame):
+    raise Terminated()
 
 
 def main(argv=None):
@@ -105,18 +164,30 @@ def main(argv=None):
 
     matplotlib.use("Agg")
     args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _terminate)  # unwinds like Ctrl-C: no half files
+    formatwarning = warnings.formatwarning
+    warnings.formatwarning = one_line_warning
     try:
         return args.func(args)
-    except (ValueError, OSError, TrainingDiverged) as error:  # DataError, CheckpointError too
-        print(f"npvae {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:  # Ctrl-C: files are written atomically, so nothing is half-written
-        print(f"npvae {args.command}: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:  # stdout closed (`npvae evaluate ... | head`): stop quietly, as a
         devnull = os.open(os.devnull, os.O_WRONLY)  # program killed by SIGPIPE would (128 + 13)
         os.dup2(devnull, sys.stdout.fileno())  # so that Python's final flush raises no more
         return 141
+    except (ValueError, OSError, TrainingDiverged) as error:  # DataError, CheckpointError too
+        print(f"npvae {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"npvae {args.command}: error: not enough memory for what was asked (smaller "
+              "sizes?)", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: files are written atomically
+        terminated = isinstance(stop, Terminated)
+        print(f"npvae {args.command}: {'terminated' if terminated else 'interrupted'}",
+              file=sys.stderr)
+        return 143 if terminated else 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        warnings.formatwarning = formatwarning
 
 
 if __name__ == "__main__":

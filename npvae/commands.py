@@ -6,7 +6,7 @@ ValueError (or OSError), which the command line turns into one line and exit sta
 
 import json
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from statistics import NormalDist
 
@@ -16,38 +16,105 @@ from . import plots
 from .checkpoint import CheckpointError, read_checkpoint, write_text_atomically
 from .checks import (BROKEN, EXERCISES, Section, broken, judge, report, standard_sections,
                      user_layer_rows)
-from .data import load_dataset
+from .data import DownloadError, load_dataset
 from .evaluation import active_units, anomaly_scores, evaluate, iwae_bound, kl_per_dimension
+from .runs import (Terminated, TrainConfig, check_at_most, labels_for, open_run, save_figure,
+                   test_set, without_class, write_history)
 from .student import Student
-from .runs import (TrainConfig, check_count, labels_for, open_run, save_figure, test_set,
-                   without_class, write_history)
 from .train import fit, test_targets
 from .vae import VAE
 
 
-def train(args):
-    out = Path(args.out or f"runs/{args.dataset}")
+TRAIN_OPTIONS = ("dataset", "data_dir", "epochs", "batch_size", "lr", "hidden", "latent_dim",
+                 "beta", "likelihood", "binarize", "warmup", "dtype", "seed", "conditional",
+                 "holdout_class", "engine")
+MAX_IMAGES, MAX_COLUMNS, MAX_ROWS = 400, 40, 40  # what one figure holds
+
+
+def given_options(args):
+    """The training options typed on the command line (the others are None), normalised: a
+    tuple of hidden sizes, an absolute data folder."""
+    given = {name: getattr(args, name) for name in TRAIN_OPTIONS
+             if getattr(args, name) is not None}
+    if "hidden" in given:
+        given["hidden"] = tuple(given["hidden"])
+    if "data_dir" in given:
+        given["data_dir"] = str(Path(given["data_dir"]).resolve())
+    return given
+
+
+def resumed_config(out, given):
+    """The saved configuration of the run in ``out`` and its completed epochs. A flag that
+    differs from the saved run is an error that names it; only --epochs may change."""
     checkpoint = out / "checkpoint.npz"
+    if not checkpoint.exists():
+        raise CheckpointError(f"--resume: {out} holds no checkpoint.npz to resume")
+    meta = read_checkpoint(checkpoint)[0]
+    names = {f.name for f in fields(TrainConfig)}
+    config = TrainConfig(**{k: v for k, v in (meta.get("train") or {}).items() if k in names})
+    config.hidden = tuple(config.hidden)
+    saved = asdict(config)
+    if saved["data_dir"] is not None:
+        saved["data_dir"] = str(Path(saved["data_dir"]).resolve())
+    conflicts = [f"--{name.replace('_', '-')} {given[name]} (the run has {saved[name]})"
+                 for name in given if name != "epochs" and given[name] != saved[name]]
+    if conflicts:
+        raise ValueError(f"--resume continues {out} with its saved settings, and these flags "
+                         f"differ from them: {'; '.join(conflicts)}. Leave them out, or start a "
+                         "new run with another --out")
+    config.epochs = given.get("epochs", config.epochs)
+    return config, meta["epoch"]
+
+
+def training_data(config, given):
+    """The data set for a new run; ``config.dataset`` says which it was. With no --dataset and
+    no --data-dir: MNIST, or when it cannot be downloaded, the MNIST test set npvae ships."""
+    if config.data_dir is not None and config.dataset == "digits":
+        raise ValueError("--data-dir reads MNIST-format IDX files; --dataset digits comes with "
+                         "scikit-learn and takes no folder")
+    if config.data_dir is not None and "dataset" not in given:
+        config.dataset = Path(config.data_dir).name  # a label: the folder's name
+    try:
+        return load_dataset(config.dataset, config.data_dir)
+    except DownloadError as error:
+        if "dataset" in given:  # whoever asked for the full set must not get a subset silently
+            raise
+        print(f"npvae train: {error.reason}; training on the MNIST test set that ships with "
+              "npvae instead (--dataset mnist-t10k: its first 8,000 images train, the last 2,000 "
+              "test). For the full MNIST, run where www.openml.org is reachable (it is cached "
+              "after one download) or pass --data-dir with its IDX files", file=sys.stderr)
+        config.dataset = "mnist-t10k"
+        return load_dataset(config.dataset)
+
+
+def check_out_folder(out):
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file, not a folder")
+    if (out / "checkpoint.npz").exists():
+        raise ValueError(f"{out} already holds a run; pass --resume to continue it, "
+                         "or choose another --out")
+
+
+def train(args):
+    given = given_options(args)
     if args.resume:
-        if not checkpoint.exists():
-            raise CheckpointError(f"--resume: {out} holds no checkpoint.npz to resume")
-        meta = read_checkpoint(checkpoint)[0]
-        config = TrainConfig(**{**(meta.get("train") or {}), "epochs": args.epochs})
-        if meta["epoch"] >= args.epochs:
-            print(f"{out} already holds {meta['epoch']} epochs; ask for more with --epochs")
+        out = Path(args.out or f"runs/{given.get('dataset', 'mnist')}")
+        config, done = resumed_config(out, given)
+        if done >= config.epochs:
+            print(f"{out} already holds {done} epochs; nothing to train (ask for more with "
+                  "--epochs)")
+            return 0
+        config.check()
+        full = load_dataset(config.dataset, config.data_dir)
     else:
-        if checkpoint.exists():
-            raise ValueError(f"{out} already holds a run; pass --resume to continue it, "
-                             "or choose another --out")
-        config = TrainConfig(args.dataset, args.data_dir, args.epochs, args.batch_size, args.lr,
-                             tuple(args.hidden), args.latent_dim, args.beta, args.likelihood,
-                             args.binarize, args.warmup, args.dtype, args.seed, args.conditional,
-                             args.holdout_class, engine=args.engine)
-    config.hidden = tuple(config.hidden)
-    config.check()
-    full = load_dataset(config.dataset, config.data_dir)  # before anything is written
+        config = TrainConfig(**given)
+        config.check()
+        if args.out:
+            check_out_folder(Path(args.out))
+        full = training_data(config, given)  # before anything is written
+        out = Path(args.out or f"runs/{config.dataset}")
+        check_out_folder(out)
+    checkpoint = out / "checkpoint.npz"
     data = without_class(full, config.holdout_class)
     config.image_shape = tuple(data.image_shape)
     n_classes = int(full.y_train.max()) + 1 if config.conditional else 0
@@ -56,9 +123,9 @@ def train(args):
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomically(out / "config.json", json.dumps(asdict(config), indent=1))
     held_out = "" if config.holdout_class is None else f" (class {config.holdout_class} held out)"
+    sizes = "-".join(map(str, (model.input_dim, *config.hidden, config.latent_dim)))
     print(f"training {config.dataset}: {len(data.X_train)} train, {len(data.X_test)} test "
-          f"images{held_out}; {model.input_dim}-{'-'.join(map(str, config.hidden))}-"
-          f"{config.latent_dim}{', conditional' if n_classes else ''}, "
+          f"images{held_out}; {sizes}{', conditional' if n_classes else ''}, "
           f"{len(model.params):,} parameters; run folder {out}")
 
     def report_epoch(history):
@@ -75,15 +142,16 @@ def train(args):
                       resume=args.resume, train_config=asdict(config),
                       progress=not args.quiet and sys.stderr.isatty(), callback=report_epoch,
                       y_train=data.y_train, y_test=data.y_test, engine=config.engine)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (Terminated)
+        how = "terminated" if isinstance(stop, Terminated) else "interrupted"
         if checkpoint.exists():
             epoch = read_checkpoint(checkpoint)[0]["epoch"]
-            print(f"npvae train: interrupted; {checkpoint} keeps epoch {epoch} "
+            print(f"npvae train: {how}; {checkpoint} keeps epoch {epoch} "
                   "(continue with --resume)", file=sys.stderr)
         else:
-            print("npvae train: interrupted before the first epoch ended; no checkpoint",
+            print(f"npvae train: {how} before the first epoch ended; no checkpoint",
                   file=sys.stderr)
-        return 130
+        return 143 if isinstance(stop, Terminated) else 130
     if history:
         save_figure(samples_figure(model, config), out / "samples.png")
         X_test = test_targets(data.X_test, config.binarize)
@@ -94,9 +162,11 @@ def train(args):
 
 
 def samples_figure(model, config, n=None, seed=0, label=None):
-    """A grid of prior samples; for a conditional model one row per class (or one chosen)."""
+    """A grid of n prior samples; for a conditional model, n of each class in a row per class
+    (or n of one chosen class)."""
     cols = 8 if config.image_shape[0] > 10 else 10
     if model.n_classes and label is None:
+        cols = n or cols
         y = np.repeat(np.arange(model.n_classes), cols)
         images = model.sample(len(y), random_state=seed, y=y)
         return plots.image_grid(images, config.image_shape, cols,
@@ -119,16 +189,19 @@ def reconstruction_figure(model, X, y, config):
 
 
 def sample(args):
-    check_count("n", args.n)
     model, config = open_run(args.run)
+    per_class = model.n_classes and args.label is None
+    check_at_most("n", args.n, MAX_COLUMNS if per_class else MAX_IMAGES,
+                  "images of each class in a row" if per_class else "images in a figure")
     if args.label is not None:
         if not model.n_classes:
             raise ValueError("--label needs a conditional run (train with --conditional)")
         if not 0 <= args.label < model.n_classes:
             raise ValueError(f"--label must lie in [0, {model.n_classes}); got {args.label}")
     folder = Path(args.run)
-    if model.n_classes and args.label is None:
-        save_figure(samples_figure(model, config, seed=args.seed), folder / "samples_by_class.png")
+    if per_class:
+        save_figure(samples_figure(model, config, args.n, args.seed),
+                    folder / "samples_by_class.png")
     else:
         save_figure(samples_figure(model, config, args.n, args.seed, args.label),
                     folder / "samples.png")
@@ -136,7 +209,7 @@ def sample(args):
 
 
 def reconstruct(args):
-    check_count("n", args.n)
+    check_at_most("n", args.n, MAX_COLUMNS, "images in a row")
     model, config = open_run(args.run)
     X_test, y_test = test_set(config)
     save_figure(reconstruction_figure(model, X_test[:args.n], y_test[:args.n], config),
@@ -147,8 +220,8 @@ def reconstruct(args):
 def interpolate(args):
     """Decoded straight lines between the posterior means of test images of two classes (for a
     conditional model, each step decoded with the label of the nearer end)."""
-    check_count("pairs", args.pairs)
-    check_count("steps", args.steps)
+    check_at_most("pairs", args.pairs, MAX_ROWS, "rows in a figure")
+    check_at_most("steps", args.steps, MAX_COLUMNS, "images in a row")
     model, config = open_run(args.run)
     X_test, y_test = test_set(config)
     firsts = [np.flatnonzero(y_test == c)[0] for c in np.unique(y_test)]
@@ -180,9 +253,12 @@ def latent(args):
         points, xlabel, ylabel = pca.transform(mu), "PC 1", "PC 2"
         title = (f"Test-set posterior means, PCA of {model.latent_dim}-D latents "
                  f"({pca.explained_variance_ratio_.sum():.0%} of variance)")
-    else:
-        points = mu if model.latent_dim == 2 else np.column_stack([mu[:, 0], np.zeros(len(mu))])
-        xlabel, ylabel = "z1", "z2"
+    elif model.latent_dim == 2:
+        points, xlabel, ylabel = mu, "z1", "z2"
+        title = f"Test-set posterior means ({config.dataset})"
+    else:  # one latent dimension: z1 across, the label (jittered) up
+        jitter = np.random.default_rng(0).uniform(-0.3, 0.3, len(mu))
+        points, xlabel, ylabel = np.column_stack([mu[:, 0], y_test + jitter]), "z1", "label"
         title = f"Test-set posterior means ({config.dataset})"
     save_figure(plots.latent_scatter(points, y_test, title, xlabel, ylabel),
                 Path(args.run) / "latent.png")
@@ -205,7 +281,6 @@ def evaluate_run(args):
           f"(reconstruction {result['reconstruction']:.3f}, KL {result['kl']:.3f}), "
           f"{len(X_test)} images of {config.dataset}")
     if args.iwae_k is not None:
-        check_count("iwae-k", args.iwae_k)
         bound = iwae_bound(model, X_test, k=args.iwae_k, random_state=args.seed, y=y,
                            progress=sys.stderr.isatty())
         print(f"test negative log-likelihood <= {-bound:.3f} nats per example "
@@ -258,8 +333,6 @@ def anomaly(args):
 def gradcheck(args):
     """Exit status 0 when every check passes, 1 when one fails, 2 when the user's code could
     not be checked (it could not be loaded, built or run: one line saying where)."""
-    check_count("inputs", args.inputs)
-    check_count("outputs", args.outputs)
     exercise = args.exercise or (("adam", args.optimizer) if args.optimizer else None)
     if exercise is not None:
         name, spec = exercise

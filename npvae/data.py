@@ -9,11 +9,16 @@ with integer labels. Shapes: X_train (N_train, D), y_train (N_train,), likewise 
   10,000 test.
 - ``load_idx_dir(folder)`` reads the original distribution files (``train-images-idx3-ubyte[.gz]``,
   ``train-labels-idx1-ubyte[.gz]``, ``t10k-...``) from a folder, with no network at all.
+- ``load_mnist_t10k()``: the real MNIST test set, shipped inside npvae (``npvae/mnist_t10k``,
+  CC BY-SA 3.0, see its README): 10,000 images, the first 8,000 train and the last 2,000 test.
+  ``npvae train`` falls back to it when MNIST cannot be downloaded.
 - ``load_digits_split()`` uses the 8x8 digits that ship with scikit-learn: no network, ever.
 """
 
 import gzip
 import warnings
+import zipfile
+import zlib
 from pathlib import Path
 from typing import NamedTuple
 
@@ -23,8 +28,14 @@ from .checkpoint import save_npz_atomically
 from .params import check_random_state
 
 OPENML_NAMES = {"mnist": "mnist_784", "fashion-mnist": "Fashion-MNIST"}
-DATASETS = ("mnist", "fashion-mnist", "digits")
+DATASETS = ("mnist", "fashion-mnist", "digits", "mnist-t10k")
+OPENML_SIZE = 70_000  # images in each OpenML data set; the first N_TRAIN train
 N_TRAIN = 60_000
+MNIST_T10K = Path(__file__).resolve().parent / "mnist_t10k"  # the shipped MNIST test set
+T10K_TRAIN = 8_000  # of its 10,000 images, the first 8,000 train and the last 2,000 test
+# Errors that reading a damaged file can raise: a corrupt gzip or zip stream raises zlib.error or
+# zipfile.BadZipFile (neither is an OSError), a short one EOFError.
+READ_ERRORS = (OSError, EOFError, ValueError, KeyError, zlib.error, zipfile.BadZipFile)
 
 
 def fetch_openml(*args, **kwargs):
@@ -37,6 +48,14 @@ def fetch_openml(*args, **kwargs):
 
 class DataError(ValueError):
     """A data set could not be loaded; the message says why and what to do."""
+
+
+class DownloadError(DataError):
+    """A data set could not be downloaded; ``reason`` says why in a few words."""
+
+    def __init__(self, message, reason):
+        super().__init__(message)
+        self.reason = reason
 
 
 class Dataset(NamedTuple):
@@ -71,10 +90,10 @@ def load_openml(name="mnist", data_home=None):
     cache = data_home / "npvae" / f"{name}.npz"
     if cache.exists():
         try:
-            with np.load(cache, allow_pickle=False) as f:
+            with open(cache, "rb") as file, np.load(file, allow_pickle=False) as f:
                 return Dataset(_scale(f["X_train"]), f["y_train"], _scale(f["X_test"]),
                                f["y_test"], name, (28, 28))
-        except (OSError, ValueError, KeyError, EOFError):
+        except READ_ERRORS:
             warnings.warn(f"the cached {cache} is unreadable; downloading {name} again")
     try:
         with warnings.catch_warnings():
@@ -82,13 +101,14 @@ def load_openml(name="mnist", data_home=None):
             bunch = fetch_openml(OPENML_NAMES[name], version=1, as_frame=False, parser="liac-arff",
                                  data_home=str(data_home), cache=False, n_retries=2, delay=1.0)
     except OSError as error:  # URLError and socket errors are OSErrors
-        raise DataError(
-            f"{name} could not be downloaded from OpenML ({error}). With no network, use the "
-            "bundled digits (--dataset digits) or a folder of the original IDX files "
-            "(--data-dir DIR)") from None
+        reason = f"{name} could not be downloaded from OpenML ({error})"
+        raise DownloadError(
+            f"{reason}. With no network, use the MNIST test set that ships with npvae "
+            "(--dataset mnist-t10k), scikit-learn's digits (--dataset digits) or a folder of the "
+            "original IDX files (--data-dir DIR)", reason) from None
     X, y = _as_pixels(bunch.data), np.asarray(bunch.target).astype(np.int64)
-    if X.shape != (70_000, 784) or y.shape != (70_000,):
-        raise DataError(f"{name} from OpenML has shape {X.shape}; expected (70000, 784)")
+    if X.shape != (OPENML_SIZE, 784) or y.shape != (OPENML_SIZE,):
+        raise DataError(f"{name} from OpenML has shape {X.shape}; expected ({OPENML_SIZE}, 784)")
     save_npz_atomically(cache, X_train=X[:N_TRAIN], y_train=y[:N_TRAIN],  # uint8: 4x smaller
                         X_test=X[N_TRAIN:], y_test=y[N_TRAIN:])
     return Dataset(_scale(X[:N_TRAIN]), y[:N_TRAIN], _scale(X[N_TRAIN:]), y[N_TRAIN:], name,
@@ -106,8 +126,8 @@ def read_idx(path):
     try:
         with opener(path, "rb") as f:
             raw = f.read()
-    except (OSError, EOFError) as error:
-        raise DataError(f"{path}: cannot read ({error})") from None
+    except READ_ERRORS as error:  # a damaged gzip stream raises zlib.error, not OSError
+        raise DataError(f"{path}: cannot read ({error or type(error).__name__})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise DataError(f"{path}: not an IDX file (bad magic number)")
     if raw[2] != 0x08:
@@ -117,6 +137,8 @@ def read_idx(path):
     if ndim == 0 or len(raw) < header:
         raise DataError(f"{path}: truncated IDX header")
     shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">i4", count=ndim, offset=4))
+    if min(shape) < 0:
+        raise DataError(f"{path}: the IDX header gives a negative size, shape {shape} (corrupt)")
     expected = header + int(np.prod(shape))
     if len(raw) != expected:
         raise DataError(f"{path}: IDX header says shape {shape} ({expected} bytes); "
@@ -140,22 +162,39 @@ def _find_idx(folder, stem):
     raise DataError(f"{folder}: no {stem} or {stem}.gz (expected the original MNIST IDX files)")
 
 
+def read_idx_pair(folder, prefix):
+    """Images (N, H*W) in [0, 1] and labels (N,) from ``<prefix>-images-idx3-ubyte[.gz]`` and
+    ``<prefix>-labels-idx1-ubyte[.gz]`` in a folder, checked; and the image shape (H, W)."""
+    images = read_idx(_find_idx(folder, f"{prefix}-images-idx3-ubyte"))
+    labels = read_idx(_find_idx(folder, f"{prefix}-labels-idx1-ubyte"))
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise DataError(f"{folder}: {prefix} images {images.shape} and labels {labels.shape} "
+                        "do not match (expected (N, H, W) and (N,))")
+    if len(images) == 0 or images.shape[1] * images.shape[2] == 0:
+        raise DataError(f"{folder}: the {prefix} files hold no images (shape {images.shape})")
+    return _scale(_as_pixels(images)), labels.astype(np.int64), images.shape[1:]
+
+
 def load_idx_dir(folder, name=None):
     """MNIST-format IDX files from a folder: train-images-idx3-ubyte, train-labels-idx1-ubyte,
     t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (each optionally .gz)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"--data-dir {folder} is not a folder")
-    parts = {}
-    for split, prefix in (("train", "train"), ("test", "t10k")):
-        images = read_idx(_find_idx(folder, f"{prefix}-images-idx3-ubyte"))
-        labels = read_idx(_find_idx(folder, f"{prefix}-labels-idx1-ubyte"))
-        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-            raise DataError(f"{folder}: {prefix} images {images.shape} and labels {labels.shape} "
-                            "do not match (expected (N, H, W) and (N,))")
-        parts[split] = (_scale(_as_pixels(images)), labels.astype(np.int64))
-    (X_train, y_train), (X_test, y_test) = parts["train"], parts["test"]
-    return Dataset(X_train, y_train, X_test, y_test, name or folder.name, images.shape[1:])
+    X_train, y_train, shape = read_idx_pair(folder, "train")
+    X_test, y_test, test_shape = read_idx_pair(folder, "t10k")
+    if test_shape != shape:
+        raise DataError(f"{folder}: the training images are {shape[0]}x{shape[1]} but the test "
+                        f"images {test_shape[0]}x{test_shape[1]}")
+    return Dataset(X_train, y_train, X_test, y_test, name or folder.name, shape)
+
+
+def load_mnist_t10k():
+    """The real MNIST test set shipped with npvae: the first 8,000 images train, the last
+    2,000 test (a fixed split, for working offline)."""
+    X, y, shape = read_idx_pair(MNIST_T10K, "t10k")
+    return Dataset(X[:T10K_TRAIN], y[:T10K_TRAIN], X[T10K_TRAIN:], y[T10K_TRAIN:], "mnist-t10k",
+                   shape)
 
 
 def load_digits_split(test_size=0.2, random_state=0):
@@ -172,13 +211,16 @@ def load_digits_split(test_size=0.2, random_state=0):
 
 
 def load_dataset(name, data_dir=None, data_home=None):
-    """The command line's entry point: a data set by name, or IDX files from ``data_dir``."""
-    if name not in DATASETS:
-        raise DataError(f"unknown dataset {name!r}; expected one of {list(DATASETS)}")
+    """The command line's entry point: a data set by name, or IDX files from ``data_dir``
+    (``name`` then only labels them)."""
     if data_dir is not None:
         return load_idx_dir(data_dir, name)
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; expected one of {list(DATASETS)}")
     if name == "digits":
         return load_digits_split()
+    if name == "mnist-t10k":
+        return load_mnist_t10k()
     return load_openml(name, data_home)
 
 

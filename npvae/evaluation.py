@@ -9,10 +9,12 @@ import math
 import numpy as np
 from tqdm.auto import tqdm
 
+from .params import check_positive_int
 from .vae import reparameterize
 
 
 def _batches(n, batch_size):
+    batch_size = check_positive_int("batch_size", batch_size)
     return [slice(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
 
 
@@ -56,12 +58,11 @@ def iwae_bound(model, X, k=5000, batch_size=None, random_state=None, y=None, pro
     exponentiating a log-weight, and the samples go through the decoder in batches of about
     ``batch_size`` rows (default 20,000), so memory stays bounded whatever k.
     """
-    if int(k) != k or k < 1:
-        raise ValueError(f"k must be a positive integer; got {k!r}")
+    k = check_positive_int("k", k)
+    rows = 20_000 if batch_size is None else check_positive_int("batch_size", batch_size)
     rng = np.random.default_rng(random_state)
     X = model.check_input(X)
     y = _labels(model, y, len(X))
-    rows = batch_size or 20_000
     per_x = max(1, min(len(X), rows // k))  # examples per outer batch
     samples = max(1, min(k, rows // per_x))  # samples per inner batch
     bounds = np.empty(len(X))

@@ -67,7 +67,11 @@ def run_adam(student, params, gradients, lr, betas, eps, label, show=False):
         got = np.concatenate([params.values[name].ravel() for name in params.names])
         passed = bool(rel_error(got, want, floor=1e-12).max() <= 1e-10)
         what = f"{label}, step {t}" + (f": theta = {np.round(want, 6).tolist()}" if show else "")
-        detail = f"expected {want.tolist()}\nyours    {got.tolist()}"
+        detail = f"expected {_numbers(want)}\nyours    {_numbers(got)}"
+        if t == 1 and show and not passed:
+            detail += (f"\nat step 1, m_hat = g and v_hat = g^2, so every parameter moves by lr "
+                       f"= {lr:g} against the sign of its gradient; yours moved by "
+                       f"{_numbers(np.abs(got - before))}")
         if params.vector is not vector:
             detail += ("\nparams.vector was replaced by a new array, so the model's named views "
                        "(params.values) still hold the old numbers: update it in place, "
@@ -81,6 +85,11 @@ def run_adam(student, params, gradients, lr, betas, eps, label, show=False):
         if not passed:
             break
     return verdicts
+
+
+def _numbers(values):
+    return np.array2string(np.asarray(values), precision=10, separator=", ",
+                           max_line_width=10_000)
 
 
 def check_adam(student, rng):

@@ -66,7 +66,8 @@ class LayerExercise:
     formula: str  # what forward computes, for the report
     inputs: object  # rng -> x (N, I)
     expected: object  # (layer, x, student) -> the forward values the formulas give
-    columns: tuple = (("x", slice(None)),)  # rows of the input gradient: (name, columns)
+    input_name: str = "x"  # what forward takes: x, h = [mu | logvar], logits
+    columns: tuple = None  # rows of the input gradient, (name, columns); default the whole input
     param_shapes: tuple = ()  # ((key, shape), ...) the layer must hold
     sizes: tuple = ()  # the constructor's arguments, if it takes any
     output_width: int = None  # forward's output is (N, output_width)
@@ -142,7 +143,8 @@ def check_layer_exercise(exercise, student, rng):
     verdicts.append(Verdict("backward leaves dy unchanged", np.array_equal(dy_given, dy),
                             "backward changed the dy it was given: compute into a new array"))
     returned = isinstance(dx, np.ndarray) and dx.shape == x.shape
-    verdicts.append(Verdict(f"backward returns dL/dx of shape {x.shape}", returned,
+    name = exercise.input_name
+    verdicts.append(Verdict(f"backward returns dL/d{name} of shape {x.shape}", returned,
                             f"it returned {type(dx).__name__} of shape {np.shape(dx)}: backward "
                             "must return the gradient of the loss for its input"))
     dx2 = student.call("backward", layer.backward, dy.copy())
@@ -165,7 +167,7 @@ def check_layer_exercise(exercise, student, rng):
         verdicts.append(gradient_verdict(row, f"gradient of {key} {shape} by finite differences"))
     if returned:
         numerical = numerical_gradient(f, x)
-        for name, columns in exercise.columns:
+        for name, columns in exercise.columns or ((name, slice(None)),):
             row = compare(name, dx[:, columns], numerical[:, columns], floor=floor)
             verdicts.append(gradient_verdict(
                 row, f"gradient of {name} {dx[:, columns].shape} by finite differences"))
@@ -257,12 +259,12 @@ LAYERS = {
     "kl": LayerExercise(
         "Exercise 3: the KL term", "KL = -1/2 sum_k (1 + logvar - mu^2 - exp(logvar)), (N, 1)",
         lambda rng: rng.standard_normal((N, 6)),
-        lambda layer, h, _: kl_normal(*split(h))[0][:, None],
+        lambda layer, h, _: kl_normal(*split(h))[0][:, None], input_name="h",
         columns=(("mu", slice(0, 3)), ("logvar", slice(3, 6))), output_width=1,
         lessons=kl_lessons),
     "reparameterization": LayerExercise(
         "Exercise 4: the reparameterization", "z = mu + exp(logvar / 2) * eps",
-        lambda rng: rng.standard_normal((N, 6)), reparameterization_expected,
+        lambda rng: rng.standard_normal((N, 6)), reparameterization_expected, input_name="h",
         columns=(("mu", slice(0, 3)), ("logvar", slice(3, 6))), output_width=3,
         lessons=reparameterization_lessons,
         advice="the standard deviation is exp(logvar / 2) (exp(logvar) is the variance), and eps "
@@ -270,7 +272,8 @@ LAYERS = {
     "bernoulli": LayerExercise(
         "Exercise 5: the Bernoulli likelihood",
         "softplus(l) - x l summed over D, (N, 1), targets np.random.default_rng(0).random",
-        lambda rng: 3 * rng.standard_normal((N, 5)), bernoulli_expected, output_width=1,
+        lambda rng: 3 * rng.standard_normal((N, 5)), bernoulli_expected, input_name="logits",
+        output_width=1,
         lessons=bernoulli_lessons,
         advice="at logits 0 each row's loss is D log 2 whatever the targets; the targets are "
         "np.random.default_rng(0).random((N, D)), drawn the first time forward sees a shape"),

@@ -26,6 +26,13 @@ def check_random_state(random_state):
                      f"got {random_state!r}")
 
 
+def check_positive_int(name, value):
+    """Return ``value`` as an int if it is an integer >= 1, or raise ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    return int(value)
+
+
 def check_dtype(dtype):
     """Return ``dtype`` as a numpy float dtype (float32 or float64), or raise ValueError."""
     dtype = np.dtype(dtype)

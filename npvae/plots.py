@@ -1,8 +1,11 @@
 """Figures. Each function takes arrays (and an optional ``ax``) and returns the matplotlib figure;
 none of them picks a backend or writes a file (the command line does both)."""
 
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 
 def _axes(ax, figsize):
@@ -48,6 +51,7 @@ def loss_curves(history, ax=None):
     if all("test_loss" in r for r in history):
         ax.plot(epochs, [r["test_loss"] for r in history], "s-", label="test")
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs, even for one
     ax.set_ylabel("negative ELBO (nats per example)")
     ax.set_title("Training curve")
     ax.legend()
@@ -64,7 +68,7 @@ def latent_scatter(points, labels, title, xlabel="z1", ylabel="z2", ax=None):
     fig.colorbar(scatter, ax=ax, ticks=range(10), label="label")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set_title(textwrap.fill(title, 48))  # a long title would be clipped at the figure's edge
     fig.tight_layout()
     return fig
 
@@ -73,6 +77,7 @@ def bar_chart(values, title, xlabel, ylabel, ax=None):
     """One bar per entry of ``values`` (K,)."""
     fig, ax = _axes(ax, (max(4.0, 0.3 * len(values) + 1.5), 3.5))
     ax.bar(np.arange(len(values)), values)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole dimensions
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)

@@ -19,10 +19,15 @@ from .data import Dataset, load_dataset
 from .train import test_targets
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, what a job scheduler sends: the command line raises it in its handler, so that it
+    unwinds like Ctrl-C (temporary files deleted, the last checkpoint kept)."""
+
+
 @dataclass
 class TrainConfig:
-    dataset: str = "mnist"  # mnist, fashion-mnist or digits (bundled, no network)
-    data_dir: str = None  # a folder of MNIST-format IDX files, instead of downloading
+    dataset: str = "mnist"  # mnist, fashion-mnist, mnist-t10k (shipped), digits; or a label
+    data_dir: str = None  # a folder of MNIST-format IDX files instead of a download (absolute)
     epochs: int = 10  # total epochs; a resumed run goes on until it has this many
     batch_size: int = 128
     lr: float = 1e-3  # Adam's learning rate
@@ -45,8 +50,10 @@ class TrainConfig:
         for name, value in positive:
             if value < 1:
                 raise ValueError(f"--{name} must be at least 1; got {value}")
-        if not self.lr > 0:
-            raise ValueError(f"--lr must be > 0; got {self.lr}")
+        if not (np.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"--lr must be a finite number > 0; got {self.lr}")
+        if self.seed < 0:
+            raise ValueError(f"--seed must be >= 0; got {self.seed}")
         if not self.beta >= 0:
             raise ValueError(f"--beta must be >= 0; got {self.beta}")
         if self.warmup < 0:
@@ -56,21 +63,23 @@ class TrainConfig:
                              "likelihood, no labels (not --likelihood gaussian or --conditional)")
 
 
-def check_count(name, value):
-    if value < 1:
-        raise ValueError(f"--{name} must be at least 1; got {value}")
+def check_at_most(name, value, limit, what):
+    if value is not None and value > limit:
+        raise ValueError(f"--{name} must be at most {limit}; got {value} (a figure holds at most "
+                         f"{limit} {what})")
 
 
 def save_figure(fig, path):
     """Save a figure as PNG through a temporary file and a rename, then close it."""
     import matplotlib.pyplot as plt
 
+    replaced = Path(path).exists()
     try:
         with atomic_file(path) as f:
             fig.savefig(f, format="png", dpi=110)
     finally:
         plt.close(fig)
-    print(f"wrote {path}")
+    print(f"wrote {path}" + (" (it replaces the earlier one)" if replaced else ""))
 
 
 def write_history(folder, history):
@@ -85,6 +94,8 @@ def write_history(folder, history):
 def open_run(folder):
     """The model and training config of a run folder (CheckpointError if it has none)."""
     folder = Path(folder)
+    if folder.is_file():
+        raise CheckpointError(f"{folder} is a file, not a run folder")
     if not folder.is_dir():
         raise CheckpointError(f"{folder} is not a run folder (no such folder)")
     model, meta = load_model(folder / "checkpoint.npz")

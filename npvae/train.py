@@ -17,14 +17,16 @@ from .data import binarize
 from .evaluation import evaluate
 from .optim import Adam, ReferenceAdam
 from .parallel import DataParallel
-from .vae import LossParts
+from .params import check_positive_int
+from .vae import KL_AT_CAP, LOGVAR_MAX, LossParts
 
 BINARIZE = ("none", "static", "dynamic")
 ENGINES = ("fast", "reference")
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
+    """The loss became NaN or infinite, or the KL as large as a posterior at the log-variance
+    cap gives: numbers the cap keeps finite, but no longer a model."""
 
 
 class ReferencePass:
@@ -91,9 +93,11 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
         raise ValueError(f"binarize_mode must be one of {BINARIZE}; got {binarize_mode!r}")
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}; got {engine!r}")
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if int(value) != value or value < 1:
-            raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    epochs = check_positive_int("epochs", epochs)
+    batch_size = check_positive_int("batch_size", batch_size)
+    if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, (int, np.integer)) \
+            or warmup_epochs < 0:
+        raise ValueError(f"warmup_epochs must be an integer >= 0; got {warmup_epochs!r}")
     X_train = model.check_input(X_train)
     y_train = model.check_labels(y_train, len(X_train)) if model.n_classes else None
     if X_test is not None:
@@ -116,6 +120,7 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
     # their Bernoulli sample for dynamic binarization
     batch = np.empty((min(batch_size, n), X_train.shape[1]), X_train.dtype)
     sample = np.empty_like(batch)
+    trained_below_cap = False  # reaching the cap after that is divergence
     for epoch in range(start_epoch, epochs):
         began = time.perf_counter()
         beta = model.beta * min(1.0, epoch / warmup_epochs) if warmup_epochs else model.beta
@@ -131,11 +136,16 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
                     xb = binarize(xb, model.rng, out=sample[:len(rows)])
                 yb = None if y_train is None else y_train[rows]
                 parts = backprop.forward_backward(xb, model.draw_eps(len(xb)), beta, yb)
-                if not np.isfinite(parts.total):
+                at_cap = parts.kl * len(xb) >= KL_AT_CAP  # a KL only the cap keeps finite
+                if not np.isfinite(parts.total) or (at_cap and trained_below_cap):
                     kept = (f"; the checkpoint of epoch {epoch} is kept"
                             if checkpoint_path and epoch > 0 else "")
-                    raise TrainingDiverged(f"the loss became {parts.total} at epoch {epoch + 1}, "
+                    what = (f"the loss became {parts.total}" if not np.isfinite(parts.total) else
+                            f"the KL reached {parts.kl:.3g} nats per example, as if a log-variance "
+                            f"had hit its cap of {LOGVAR_MAX:g}")
+                    raise TrainingDiverged(f"training diverged: {what} at epoch {epoch + 1}, "
                                            f"batch {i + 1}{kept}. Try a smaller learning rate.")
+                trained_below_cap |= not at_cap  # (a model may start there, on unscaled data)
                 optimizer.step()
                 sums += len(xb) * np.array([parts.reconstruction, parts.kl])
                 if i % 20 == 0:

@@ -25,6 +25,8 @@ All of it divided by N, because the loss is a mean over the batch.
 Shapes: x (N, D), h (N, H), mu, logvar, eps, z (N, K), logits (N, D).
 """
 
+import math
+import os
 from typing import NamedTuple
 
 import numpy as np
@@ -32,7 +34,7 @@ import numpy as np
 from .layers import ACTIVATIONS as LAYER_ACTIVATIONS
 from .layers import Dense, mlp, sigmoid
 from .losses import BernoulliNLL, GaussianNLL, kl_normal
-from .params import Parameters, check_dtype, check_random_state
+from .params import Parameters, check_dtype, check_positive_int, check_random_state
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 ACTIVATIONS = tuple(LAYER_ACTIVATIONS)
@@ -41,6 +43,9 @@ ACTIVATIONS = tuple(LAYER_ACTIVATIONS)
 # variance and far below float32's overflow (exp(88.7)), so exp(logvar) and exp(logvar / 2) stay
 # finite whatever the encoder outputs; above the cap the gradient is 0, as for any clip.
 LOGVAR_MAX = 30.0
+# The KL of one latent dimension of one example at the cap (mu = 0): 0.5 (e^30 - 1 - 30) ~ 5e12
+# nats. A batch whose summed KL reaches it has a posterior no healthy model has: training diverged.
+KL_AT_CAP = 0.5 * (math.exp(LOGVAR_MAX) - 1 - LOGVAR_MAX)
 
 
 class LossParts(NamedTuple):
@@ -69,10 +74,26 @@ def reparameterize_backward(dz, logvar, eps):
     return dz.copy(), dz * eps * np.exp(logvar / 2) / 2
 
 
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")
-    return int(value)
+def dense_sizes(n_in, hidden_dims, latent_dim, n_labels, n_out):
+    """(inputs, outputs) of every dense layer: the encoder, the two heads, the decoder."""
+    encoder = (n_in, *hidden_dims)
+    decoder = (latent_dim + n_labels, *hidden_dims[::-1], n_out)
+    return ([*zip(encoder[:-1], encoder[1:])] + 2 * [(encoder[-1], latent_dim)]
+            + [*zip(decoder[:-1], decoder[1:])])
+
+
+def check_fits_in_memory(sizes, dtype):
+    """Raise ValueError, before allocating anything, if the parameters and their gradients alone
+    would not fit in this machine's memory."""
+    count = sum(n_in * n_out + n_out for n_in, n_out in sizes)
+    needed = 2 * count * np.dtype(dtype).itemsize
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not on this system: let NumPy try
+        return
+    if needed > memory:
+        raise ValueError(f"a model of {count:,} parameters needs {needed / 2**30:,.0f} GiB for "
+                         f"them and their gradients; this machine has {memory / 2**30:,.0f} GiB")
 
 
 class VAE:
@@ -101,9 +122,9 @@ class VAE:
     def __init__(self, input_dim, hidden_dims=(400, 400), latent_dim=20, likelihood="bernoulli",
                  beta=1.0, dtype=np.float32, random_state=None, activation="relu",
                  gaussian_std=1.0, n_classes=0):
-        self.input_dim = _check_positive_int("input_dim", input_dim)
-        self.hidden_dims = tuple(_check_positive_int("hidden size", h) for h in hidden_dims)
-        self.latent_dim = _check_positive_int("latent_dim", latent_dim)
+        self.input_dim = check_positive_int("input_dim", input_dim)
+        self.hidden_dims = tuple(check_positive_int("hidden size", h) for h in hidden_dims)
+        self.latent_dim = check_positive_int("latent_dim", latent_dim)
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}; got {likelihood!r}")
         if activation not in ACTIVATIONS:
@@ -123,6 +144,7 @@ class VAE:
 
         D, H, K, C = self.input_dim, self.hidden_dims, self.latent_dim, self.n_classes
         last = H[-1] if H else D + C
+        check_fits_in_memory(dense_sizes(D + C, H, K, C, D), self.dtype)
         self.encoder = mlp((D + C, *H), activation, last_activation=True, random_state=self.rng,
                            dtype=self.dtype, input_grad=False)
         self.mu_head = Dense(last, K, self.rng, self.dtype, input_grad=bool(H))
@@ -267,7 +289,7 @@ class VAE:
     def sample(self, n, random_state=None, y=None):
         """Decode n draws from the prior: (n, D). ``random_state=None`` uses the model's
         Generator; ``y``: a label (or n labels) for a conditional model."""
-        n = _check_positive_int("n", n)
+        n = check_positive_int("n", n)
         rng = self.rng if random_state is None else check_random_state(random_state)
         return self.decode(rng.standard_normal((n, self.latent_dim), dtype=self.dtype), y)
 

@@ -62,11 +62,15 @@ def test_resume_continues_to_the_new_total(tmp_path, cli):
 
 @pytest.mark.parametrize("argv, fragment", [
     (["train", "--dataset", "cifar"], "invalid choice: 'cifar'"),
-    (TRAIN + ["--epochs", "0"], "--epochs must be at least 1; got 0"),
-    (TRAIN + ["--latent-dim", "0"], "--latent-dim must be at least 1; got 0"),
-    (TRAIN + ["--lr", "-1"], "--lr must be > 0"),
-    (TRAIN + ["--epochs", "two"], "invalid int value: 'two'"),
+    (TRAIN + ["--epochs", "0"], "--epochs: must be at least 1; got 0"),
+    (TRAIN + ["--latent-dim", "0"], "--latent-dim: must be at least 1; got 0"),
+    (TRAIN + ["--lr", "-1"], "--lr must be a finite number > 0"),
+    (TRAIN + ["--lr", "inf"], "--lr must be a finite number > 0"),
+    (TRAIN + ["--seed", "-1"], "--seed: must be >= 0; got -1"),
+    (TRAIN + ["--dataset", "digits", "--data-dir", "."], "--dataset digits comes with"),
+    (TRAIN + ["--epochs", "two"], "invalid integer value: 'two'"),
     (["sample", "--run", "no/such/folder"], "is not a run folder"),
+    (["sample", "--run", "README.md", "--seed", "-2"], "--seed: must be >= 0"),
     (["sample", "--run", "."], "no checkpoint"),
     (["frobnicate"], "invalid choice"),
 ])
@@ -86,7 +90,7 @@ def test_an_existing_run_is_not_overwritten(trained, cli):
 def test_a_corrupt_checkpoint_exits_2(tmp_path, cli):
     (tmp_path / "checkpoint.npz").write_bytes(b"not a zip file")
     status, _, err = cli("evaluate", "--run", str(tmp_path))
-    assert_one_line_error(status, err, "not a readable npvae checkpoint")
+    assert_one_line_error(status, err, "is not an npvae checkpoint (not a .npz archive)")
 
 
 def test_a_file_where_a_folder_is_expected(tmp_path, cli):
@@ -94,17 +98,33 @@ def test_a_file_where_a_folder_is_expected(tmp_path, cli):
     status, _, err = cli(*TRAIN, "--out", str(tmp_path / "file"))
     assert_one_line_error(status, err, "is a file, not a folder")
     status, _, err = cli("latent", "--run", str(tmp_path / "file"))
-    assert_one_line_error(status, err, "is not a run folder")
+    assert_one_line_error(status, err, "is a file, not a run folder")
 
 
-def test_offline_mnist_fails_clearly_and_writes_nothing(tmp_path, cli, monkeypatch):
+@pytest.fixture
+def offline(tmp_path, monkeypatch):
     def fetch(name, **kwargs):
         raise URLError("[Errno -2] Name or service not known")
     monkeypatch.setattr(data, "fetch_openml", fetch)
     monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path / "sklearn"))
-    status, _, err = cli("train", "--out", str(tmp_path / "run"), "--quiet")
-    assert_one_line_error(status, err, "mnist could not be downloaded", "--dataset digits",
-                          "--data-dir")
+
+
+def test_offline_the_main_command_trains_on_the_shipped_mnist_test_set(tmp_path, cli, offline):
+    folder = tmp_path / "run"
+    status, out, err = cli("train", "--out", str(folder), "--quiet", "--epochs", "1",
+                           "--hidden", "32", "--latent-dim", "2")
+    assert status == 0, err
+    assert len(err.strip().splitlines()) == 1 and "mnist could not be downloaded" in err
+    assert "--dataset mnist-t10k" in err and "training mnist-t10k: 8000 train, 2000 test" in out
+    assert json.loads((folder / "config.json").read_text())["dataset"] == "mnist-t10k"
+    assert cli("evaluate", "--run", str(folder))[0] == 0
+
+
+def test_offline_an_explicit_mnist_fails_clearly_and_writes_nothing(tmp_path, cli, offline):
+    status, _, err = cli("train", "--dataset", "mnist", "--out", str(tmp_path / "run"),
+                         "--quiet")
+    assert_one_line_error(status, err, "mnist could not be downloaded", "--dataset mnist-t10k",
+                          "--dataset digits", "--data-dir")
     assert not (tmp_path / "run").exists()
 
 
@@ -150,7 +170,9 @@ def test_anomaly_without_a_held_out_class(trained, cli):
 @pytest.mark.parametrize("argv, fragment", [
     (["sample", "--label", "3"], "--label needs a conditional run"),
     (["anomaly", "--percentile", "100"], "--percentile must lie in (0, 100)"),
-    (["evaluate", "--iwae-k", "0"], "--iwae-k must be at least 1"),
+    (["evaluate", "--iwae-k", "0"], "--iwae-k: must be at least 1"),
+    (["sample", "--n", "100000"], "--n must be at most 400"),
+    (["reconstruct", "--n", "10000"], "--n must be at most 40"),
 ])
 def test_bad_options_of_the_new_commands(trained, cli, argv, fragment):
     status, _, err = cli(argv[0], "--run", str(trained), *argv[1:])

@@ -1,6 +1,9 @@
 import gzip
+import hashlib
+import io
+import json
 from types import SimpleNamespace
-from urllib.error import URLError
+from urllib.error import HTTPError, URLError
 
 import numpy as np
 import pytest
@@ -138,3 +141,85 @@ def test_binarize_draws_bernoulli_pixels(rng):
     B = binarize(X, rng)
     assert B.dtype == np.float32 and set(np.unique(B)) <= {0.0, 1.0}
     assert abs(B.mean() - 0.3) < 0.01
+
+
+class FakeResponse:
+    """What urllib's urlopen returns, as far as scikit-learn reads it: a gzipped body."""
+
+    def __init__(self, body):
+        self._body = io.BytesIO(gzip.compress(body))
+
+    def read(self, *args):
+        return self._body.read(*args)
+
+    def info(self):
+        return {"Content-Encoding": "gzip"}
+
+    def close(self):
+        pass
+
+
+def fake_openml_site(n_rows=12):
+    """An OpenML server holding a small mnist_784 (id 554) as scikit-learn's fetch_openml asks for
+    it: its search result, description, features, qualities and ARFF data. Returns (urlopen,
+    pixels (n_rows, 784), labels (n_rows,))."""
+    rng = np.random.default_rng(0)
+    pixels = np.zeros((n_rows, 784), dtype=np.int64)
+    pixels[:, 100:110] = rng.integers(0, 256, (n_rows, 10))
+    labels = np.arange(n_rows) % 10
+    arff = "\n".join(["@RELATION mnist_784", ""]
+                     + [f"@ATTRIBUTE pixel{i + 1} NUMERIC" for i in range(784)]
+                     + ["@ATTRIBUTE class {0,1,2,3,4,5,6,7,8,9}", "", "@DATA"]
+                     + [",".join(map(str, row)) + f",{label}"
+                        for row, label in zip(pixels, labels)]) + "\n"
+    features = [{"index": str(i), "name": f"pixel{i + 1}", "data_type": "numeric",
+                 "is_target": "false", "is_ignore": "false", "is_row_identifier": "false",
+                 "number_of_missing_values": "0"} for i in range(784)]
+    features.append({"index": "784", "name": "class", "data_type": "nominal",
+                     "nominal_value": [str(c) for c in range(10)], "is_target": "true",
+                     "is_ignore": "false", "is_row_identifier": "false",
+                     "number_of_missing_values": "0"})
+    api = "https://www.openml.org/api/v1/json/data"
+    download = "https://api.openml.org/data/v1/download/52667/mnist_784.arff"
+    pages = {
+        f"{api}/list/data_name/mnist_784/limit/2/data_version/1":
+            {"data": {"dataset": [{"did": 554, "name": "mnist_784", "version": 1,
+                                   "status": "active", "format": "ARFF"}]}},
+        f"{api}/554": {"data_set_description": {
+            "id": "554", "name": "mnist_784", "version": "1", "format": "ARFF",
+            "description": "A small stand-in for MNIST.", "status": "active", "url": download,
+            "file_id": "52667", "default_target_attribute": "class",
+            "md5_checksum": hashlib.md5(arff.encode()).hexdigest()}},
+        f"{api}/features/554": {"data_features": {"feature": features}},
+        f"{api}/qualities/554": {"data_qualities": {"quality": [
+            {"name": "NumberOfInstances", "value": f"{n_rows}.0"}]}},
+    }
+    requested = []
+
+    def urlopen(request, *args, **kwargs):
+        url = getattr(request, "full_url", request)
+        requested.append(url)
+        if url == download:
+            return FakeResponse(arff.encode())
+        if url in pages:
+            return FakeResponse(json.dumps(pages[url]).encode())
+        raise HTTPError(url, 404, "not on this fake OpenML", {}, None)
+    return urlopen, pixels, labels, requested
+
+
+def test_the_real_fetch_openml_against_a_fake_openml(tmp_path, monkeypatch):
+    """scikit-learn's own fetch_openml, talking to a fake server through its URL opener: the
+    arguments npvae passes and its conversion of pixels and labels run for real."""
+    from sklearn.datasets import _openml
+    urlopen, pixels, labels, requested = fake_openml_site(n_rows=12)
+    monkeypatch.setattr(_openml, "urlopen", urlopen)
+    monkeypatch.setattr(data, "OPENML_SIZE", 12)
+    monkeypatch.setattr(data, "N_TRAIN", 9)
+    d = data.load_openml("mnist", data_home=tmp_path)
+    assert requested[-1].endswith("mnist_784.arff")
+    assert d.X_train.shape == (9, 784) and d.X_test.shape == (3, 784)
+    assert d.X_train.dtype == np.float32 and d.y_train.dtype == np.int64
+    np.testing.assert_array_equal(np.rint(d.X_train * 255), pixels[:9])
+    assert d.y_train.tolist() == labels[:9].tolist() and d.y_test.tolist() == labels[9:].tolist()
+    assert (tmp_path / "npvae" / "mnist.npz").is_file()
+    assert not (tmp_path / "openml").exists()  # cache=False: only npvae's own cache is written

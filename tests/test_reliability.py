@@ -1,0 +1,269 @@
+"""Bad input, damaged files and signals: every case ends with a correct result or one clear line
+(exit status 2 on the command line), never a traceback, and nothing already written is lost."""
+
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from npvae import VAE, Adam, evaluate, fit
+from npvae.checkpoint import CheckpointError, load_model, save_checkpoint
+from npvae.cli import one_line_warning
+from npvae.data import DataError, load_digits_split, read_idx, write_idx
+from npvae.train import TrainingDiverged
+
+TRAIN = ["train", "--dataset", "digits", "--hidden", "16", "--latent-dim", "2", "--quiet"]
+
+
+def assert_one_line_error(status, err, *fragments):
+    assert status == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    from npvae.cli import main
+    folder = tmp_path_factory.mktemp("runs") / "digits"
+    assert main(TRAIN + ["--epochs", "2", "--out", str(folder)]) == 0
+    return folder
+
+
+# ---- damaged files -----------------------------------------------------------------------------
+
+def flipped(raw, rng):
+    """``raw`` with one random bit flipped."""
+    data = bytearray(raw)
+    i = int(rng.integers(len(data)))
+    data[i] ^= 1 << int(rng.integers(8))
+    return bytes(data)
+
+
+def test_every_single_bit_flip_of_a_checkpoint_loads_right_or_is_refused(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    model = VAE(12, (6,), 2, random_state=0)
+    save_checkpoint(path, model, Adam(model.params), 1, [{"epoch": 1}], {"dataset": "x"})
+    raw, rng, refused = path.read_bytes(), np.random.default_rng(0), 0
+    for _ in range(150):
+        path.write_bytes(flipped(raw, rng))
+        try:
+            loaded, meta = load_model(path)
+        except CheckpointError:
+            refused += 1
+            continue
+        assert np.array_equal(loaded.params.vector, model.params.vector) and meta["epoch"] == 1
+    assert refused > 50  # most flips land in the compressed data and are caught
+
+
+def test_every_single_bit_flip_of_a_gzipped_idx_file_reads_right_or_is_refused(tmp_path):
+    path = tmp_path / "images.gz"
+    images = np.random.default_rng(1).integers(0, 256, (20, 5, 5), dtype=np.uint8)
+    write_idx(path, images)
+    raw, rng = path.read_bytes(), np.random.default_rng(0)
+    for _ in range(300):
+        path.write_bytes(flipped(raw, rng))
+        try:
+            assert np.array_equal(read_idx(path), images)
+        except DataError as error:
+            assert str(path) in str(error)
+
+
+@pytest.mark.parametrize("damage, fragment", [
+    (lambda path: np.save(open(path, "wb"), np.arange(3)), "not a .npz archive"),
+    (lambda path: path.write_text("hello"), "not a .npz archive"),
+    ("no epoch", "lacks a valid 'epoch'"),
+])
+def test_a_damaged_checkpoint_is_one_line(run, cli, tmp_path, damage, fragment):
+    folder = tmp_path / "copy"
+    folder.mkdir()
+    path = folder / "checkpoint.npz"
+    if damage == "no epoch":
+        with np.load(run / "checkpoint.npz") as f:
+            arrays = dict(f)
+        meta = json.loads(str(arrays["meta"]))
+        del meta["epoch"]
+        arrays["meta"] = np.array(json.dumps(meta))
+        np.savez(path, **arrays)
+    else:
+        damage(path)
+    for argv in (["train", "--out", str(folder), "--resume", "--epochs", "3"],
+                 ["evaluate", "--run", str(folder)]):
+        status, _, err = cli(*argv)
+        assert_one_line_error(status, err, fragment)
+        assert "allow_pickle" not in err
+
+
+def test_a_truncated_dataset_cache_is_downloaded_again_with_a_one_line_warning(tmp_path, cli,
+                                                                               monkeypatch):
+    from test_data import fake_openml
+
+    from npvae import data
+    monkeypatch.setattr(data, "fetch_openml", fake_openml([])[0])
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path))
+    cache = tmp_path / "npvae" / "mnist.npz"
+    data.load_openml("mnist")
+    cache.write_bytes(cache.read_bytes()[:1000])
+    with pytest.warns(UserWarning) as warned:
+        status, _, err = cli("train", "--dataset", "mnist", "--epochs", "1", "--hidden", "8",
+                             "--latent-dim", "2", "--quiet", "--out", str(tmp_path / "run"))
+    assert status == 0, err
+    expected = f"the cached {cache} is unreadable; downloading mnist again"
+    assert [str(w.message) for w in warned] == [expected]
+    assert one_line_warning(expected, UserWarning, "data.py", 1) == f"npvae: warning: {expected}\n"
+
+
+@pytest.mark.parametrize("change, fragment", [
+    ({"t10k-images-idx3-ubyte": np.zeros((3, 27, 27), np.uint8)},
+     "the training images are 28x28 but the test images 27x27"),
+    ({"train-images-idx3-ubyte": np.zeros((0, 28, 28), np.uint8),
+      "train-labels-idx1-ubyte": np.zeros(0, np.uint8)}, "hold no images"),
+    ("negative", "negative size"),
+])
+def test_a_bad_idx_folder_is_refused_before_anything_is_written(tmp_path, cli, change, fragment):
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    files = {"train-images-idx3-ubyte": np.zeros((4, 28, 28), np.uint8),
+             "train-labels-idx1-ubyte": np.zeros(4, np.uint8),
+             "t10k-images-idx3-ubyte": np.zeros((3, 28, 28), np.uint8),
+             "t10k-labels-idx1-ubyte": np.zeros(3, np.uint8)}
+    if change != "negative":
+        files.update(change)
+    for name, array in files.items():
+        write_idx(folder / name, array)
+    if change == "negative":
+        raw = bytearray((folder / "t10k-images-idx3-ubyte").read_bytes())
+        raw[4:8] = (-3).to_bytes(4, "big", signed=True)
+        (folder / "t10k-images-idx3-ubyte").write_bytes(bytes(raw))
+    status, _, err = cli("train", "--data-dir", str(folder), "--out", str(tmp_path / "run"))
+    assert_one_line_error(status, err, fragment)
+    assert not (tmp_path / "run").exists()
+
+
+# ---- arguments -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("call, message", [
+    (lambda m, X: evaluate(m, X, batch_size=-1), "batch_size must be a positive integer"),
+    (lambda m, X: evaluate(m, X, batch_size=0), "batch_size must be a positive integer"),
+    (lambda m, X: fit(m, X, epochs=1, warmup_epochs=-1), "warmup_epochs must be an integer >= 0"),
+    (lambda m, X: fit(m, X, epochs=1.5), "epochs must be a positive integer"),
+    (lambda m, X: Adam(m.params, eps=-1), "eps must be a finite number >= 0"),
+    (lambda m, X: Adam(m.params, lr=float("inf")), "lr must be a finite number > 0"),
+    (lambda m, X: Adam(m.params, betas=(0.9,)), "betas must be two numbers"),
+    (lambda m, X: VAE(64, (10**9,), 2), "136,000,000,068 parameters needs 1,013 GiB"),
+])
+def test_the_library_refuses_bad_arguments(call, message):
+    X = load_digits_split().X_train[:50]
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        call(VAE(64, (8,), 2, random_state=0), X)
+
+
+def test_divergence_that_the_log_variance_cap_hides_is_caught(tmp_path):
+    X = load_digits_split().X_train
+    path = tmp_path / "checkpoint.npz"
+    model = VAE(64, (400, 400), 20, random_state=0)
+    fit(model, X, epochs=1, checkpoint_path=path)
+    saved = path.read_bytes()
+    with pytest.raises(TrainingDiverged, match="log-variance had hit its cap of 30.*epoch 1 is "
+                       "kept"):
+        fit(model, X, epochs=3, lr=0.5, checkpoint_path=path, resume=True)
+    assert path.read_bytes() == saved
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--dataset", "fashion-mnist"], "--dataset fashion-mnist (the run has digits)"),
+    (["--hidden", "32"], "--hidden (32,) (the run has (16,))"),
+    (["--latent-dim", "5"], "--latent-dim 5 (the run has 2)"),
+    (["--beta", "2"], "--beta 2.0 (the run has 1.0)"),
+    (["--lr", "0.01"], "--lr 0.01 (the run has 0.001)"),
+    (["--conditional"], "--conditional True (the run has False)"),
+])
+def test_resume_refuses_a_flag_that_differs_from_the_saved_run(run, cli, argv, fragment):
+    before = (run / "config.json").read_text()
+    status, _, err = cli("train", "--out", str(run), "--resume", "--epochs", "3", *argv)
+    assert_one_line_error(status, err, fragment)
+    assert (run / "config.json").read_text() == before
+
+
+def test_resume_with_fewer_epochs_changes_nothing(run, cli):
+    before = (run / "config.json").read_text()
+    status, out, _ = cli("train", "--out", str(run), "--resume", "--epochs", "1", "--dataset",
+                         "digits")
+    assert status == 0 and "already holds 2 epochs; nothing to train" in out
+    assert (run / "config.json").read_text() == before
+
+
+def test_a_relative_data_dir_is_stored_absolute(tmp_path, cli, monkeypatch):
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 30), ("t10k", 10)):
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 4, 4)))
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 3, n))
+    monkeypatch.chdir(tmp_path)
+    assert cli("train", "--data-dir", "idx", "--epochs", "1", "--hidden", "4", "--latent-dim",
+               "2", "--quiet", "--out", "run")[0] == 0
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["data_dir"] == str(folder) and config["dataset"] == "idx"
+    monkeypatch.chdir(tmp_path / "run")
+    assert cli("evaluate", "--run", ".")[0] == 0
+
+
+def test_every_flag_of_every_command_has_help_with_its_default():
+    from npvae.cli import build_parser
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    for name, sub in commands.items():
+        for action in sub._actions:
+            if action.dest in ("help", "run", "exercise", "layer", "optimizer"):
+                continue
+            assert action.help and "(default: " in action.help, (name, action.dest)
+
+
+# ---- files, pipes and signals ----------------------------------------------------------------
+
+def test_run_files_are_readable_by_all_under_umask_022(run):
+    old = os.umask(0o022)
+    os.umask(old)
+    for name in ("checkpoint.npz", "config.json", "history.json", "samples.png"):
+        assert (run / name).stat().st_mode & 0o777 == 0o666 & ~old, name
+
+
+def test_a_closed_stdout_ends_the_command_quietly(run):
+    process = subprocess.Popen([sys.executable, "-m", "npvae", "gradcheck"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # as `| head` does when it has read enough
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 141 and err == b"", err
+
+
+def test_sigterm_during_training_keeps_the_checkpoint_and_leaves_no_temporary_file(tmp_path):
+    folder = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "npvae", *TRAIN, "--epochs", "2000", "--out", str(folder)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in process.stdout:  # wait for a first checkpoint, then stop it at some point
+        if line.startswith("epoch   3/"):
+            break
+    time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 143 and "terminated" in err and "Traceback" not in err, err
+    assert not [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]
+    assert load_model(folder / "checkpoint.npz")[1]["epoch"] >= 3
+
+
+def test_a_gzip_file_that_is_not_gzip(tmp_path):
+    path = tmp_path / "x-images-idx3-ubyte.gz"
+    path.write_bytes(b"plain bytes")
+    with pytest.raises(DataError, match="cannot read"):
+        read_idx(path)
+    with gzip.open(tmp_path / "ok.gz", "wb") as f:
+        f.write(b"\x00\x00\x08\x01\x00\x00\x00\x02ab")
+    assert read_idx(tmp_path / "ok.gz").tolist() == [97, 98]
