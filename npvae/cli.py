@@ -1,5 +1,5 @@
 """The ``npvae`` command line: train, evaluate, sample, reconstruct, interpolate, latent, anomaly,
-gradcheck. The commands themselves are in ``npvae.commands``; run folders in ``npvae.runs``.
+uncertainty, gradcheck. The commands themselves are in ``npvae.commands``; run folders in ``npvae.runs``.
 
 Errors in what a user typed or pointed at print one line on stderr and exit with status 2.
 """
@@ -72,9 +72,30 @@ def build_parser():
                            "test ELBO, likelihood bound, KL per dimension, active units")
     evaluate.add_argument("--iwae-k", type=int, metavar="K",
                           help="also the importance-weighted bound on log p(x) with K samples")
-    anomaly = run_command("anomaly", commands.anomaly, "anomaly scores and a threshold")
+    anomaly = run_command("anomaly", commands.anomaly,
+                          "anomaly scores and a threshold, or out-of-distribution detection")
     anomaly.add_argument("--percentile", type=float, default=99.0,
-                         help="threshold: this percentile of the training scores")
+                         help="threshold: this percentile of the training scores (default 99)")
+    other = anomaly.add_mutually_exclusive_group()
+    other.add_argument("--ood-dataset", choices=DATASETS, metavar="NAME",
+                       help="score this data set's test images as out-of-distribution against "
+                            f"the run's test set: {', '.join(DATASETS)} (default: none)")
+    other.add_argument("--ood-data-dir", metavar="DIR",
+                       help="the same for the t10k IDX files in DIR (no train files needed; "
+                            "default: none)")
+    anomaly.add_argument("--iwae-k", type=int, default=10, metavar="K",
+                         help="samples of the IWAE bound in the out-of-distribution scores "
+                              "(default 10)")
+    uncertainty = run_command("uncertainty", commands.uncertainty,
+                              "posterior spread, decoder spread, least and most likely images")
+    uncertainty.add_argument("--samples", type=int, default=100, metavar="S",
+                             help="draws from q(z | x) for the decoder's mean and standard "
+                                  "deviation (default 100)")
+    uncertainty.add_argument("--n", type=int, default=8,
+                             help="how many test images in each figure (default 8)")
+    uncertainty.add_argument("--iwae-k", type=int, default=10, metavar="K",
+                             help="samples of the IWAE bound that ranks the test images "
+                                  "(default 10)")
 
     check = subcommands.add_parser("gradcheck",
                                    help="check every gradient against finite differences")

@@ -8,7 +8,8 @@ with integer labels. Shapes: X_train (N_train, D), y_train (N_train,), likewise 
   fast and needs no network. The standard split: the first 60,000 images train, the last
   10,000 test.
 - ``load_idx_dir(folder)`` reads the original distribution files (``train-images-idx3-ubyte[.gz]``,
-  ``train-labels-idx1-ubyte[.gz]``, ``t10k-...``) from a folder, with no network at all.
+  ``train-labels-idx1-ubyte[.gz]``, ``t10k-...``) from a folder, with no network at all;
+  ``load_idx_test(folder)`` reads only the ``t10k`` pair (a test set to score, not to train on).
 - ``load_digits_split()`` uses the 8x8 digits that ship with scikit-learn: no network, ever.
 """
 
@@ -140,22 +141,37 @@ def _find_idx(folder, stem):
     raise DataError(f"{folder}: no {stem} or {stem}.gz (expected the original MNIST IDX files)")
 
 
+def _read_split(folder, prefix):
+    """The images (N, D) float32 in [0, 1], labels (N,) and image shape of one IDX split."""
+    images = read_idx(_find_idx(folder, f"{prefix}-images-idx3-ubyte"))
+    labels = read_idx(_find_idx(folder, f"{prefix}-labels-idx1-ubyte"))
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise DataError(f"{folder}: {prefix} images {images.shape} and labels {labels.shape} "
+                        "do not match (expected (N, H, W) and (N,))")
+    return _scale(_as_pixels(images)), labels.astype(np.int64), images.shape[1:]
+
+
+def _check_folder(folder, option):
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{option} {folder} is not a folder")
+    return folder
+
+
 def load_idx_dir(folder, name=None):
     """MNIST-format IDX files from a folder: train-images-idx3-ubyte, train-labels-idx1-ubyte,
     t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (each optionally .gz)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DataError(f"--data-dir {folder} is not a folder")
-    parts = {}
-    for split, prefix in (("train", "train"), ("test", "t10k")):
-        images = read_idx(_find_idx(folder, f"{prefix}-images-idx3-ubyte"))
-        labels = read_idx(_find_idx(folder, f"{prefix}-labels-idx1-ubyte"))
-        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-            raise DataError(f"{folder}: {prefix} images {images.shape} and labels {labels.shape} "
-                            "do not match (expected (N, H, W) and (N,))")
-        parts[split] = (_scale(_as_pixels(images)), labels.astype(np.int64))
-    (X_train, y_train), (X_test, y_test) = parts["train"], parts["test"]
-    return Dataset(X_train, y_train, X_test, y_test, name or folder.name, images.shape[1:])
+    folder = _check_folder(folder, "--data-dir")
+    X_train, y_train, _ = _read_split(folder, "train")
+    X_test, y_test, image_shape = _read_split(folder, "t10k")
+    return Dataset(X_train, y_train, X_test, y_test, name or folder.name, image_shape)
+
+
+def load_idx_test(folder, option="--ood-data-dir"):
+    """Only the test split of an IDX folder (t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte,
+    each optionally .gz): a folder without the train files will do. Returns X (N, D) float32 in
+    [0, 1], y (N,) and the image shape (H, W). ``option`` names the folder in error messages."""
+    return _read_split(_check_folder(folder, option), "t10k")
 
 
 def load_digits_split(test_size=0.2, random_state=0):
