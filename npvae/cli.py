@@ -1,5 +1,6 @@
 """The ``npvae`` command line: train, evaluate, sample, reconstruct, interpolate, latent, anomaly,
-uncertainty, gradcheck. The commands themselves are in ``npvae.commands``; run folders in ``npvae.runs``.
+uncertainty, gradcheck. The commands themselves are in ``npvae.commands``; run folders in
+``npvae.runs``.
 
 Errors in what a user typed or pointed at print one line on stderr and exit with status 2.
 """

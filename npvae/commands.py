@@ -19,7 +19,7 @@ from .checks import (BROKEN, Section, broken, load_object, make_layer, optimizer
 from .data import load_dataset, load_idx_test
 from .evaluation import (active_units, anomaly_scores, evaluate, iwae_bound, iwae_per_example,
                          kl_per_dimension, predictive_moments)
-from .ood import SCORES, detection_metrics, ood_scores
+from .ood import SCORES, compressed_bits, detection_metrics, ood_scores
 from .runs import (TrainConfig, check_count, labels_for, open_run, save_figure, test_set,
                    without_class, write_history)
 from .train import fit, test_targets
@@ -307,6 +307,8 @@ def out_of_distribution(args, model, config):
         print(f"{score:15s} {OOD_UNITS[score]:8s} {scores_in[score].mean():9.2f} "
               f"{scores_out[score].mean():9.2f} {r['auroc']:6.3f} {r['aupr']:6.3f} "
               f"{r['fpr95']:10.3f}")
+    print(f"compressed length (zlib): {compressed_bits(X_in).mean():.0f} bits per image in, "
+          f"{compressed_bits(X_out).mean():.0f} out")
     print("higher score = more anomalous; AUROC 0.5 is chance, below it the score ranks the "
           f"other images as the more ordinary ({len(X_out) / (len(X_in) + len(X_out)):.0%} of "
           "the images are positives: the AUPR of chance)")
