@@ -1,5 +1,6 @@
 """The ``npvae`` command line: train, evaluate, sample, reconstruct, interpolate, latent, anomaly,
-gradcheck. The commands themselves are in ``npvae.commands``; run folders in ``npvae.runs``.
+uncertainty, gradcheck. The commands themselves are in ``npvae.commands``; run folders in
+``npvae.runs``.
 
 Errors in what a user typed or pointed at print one line on stderr and exit with status 2.
 """
@@ -126,9 +127,26 @@ def build_parser():
                            "test ELBO, likelihood bound, KL per dimension, active units")
     option(evaluate, "--iwae-k", None, "also the importance-weighted bound on log p(x) with K "
            "samples", shown="off", type=count, metavar="K")
-    anomaly = run_command("anomaly", commands.anomaly, "anomaly scores and a threshold")
+    anomaly = run_command("anomaly", commands.anomaly,
+                          "anomaly scores and a threshold, or out-of-distribution detection")
     option(anomaly, "--percentile", 99.0, "threshold: this percentile of the training scores",
            type=float)
+    other = anomaly.add_mutually_exclusive_group()
+    option(other, "--ood-dataset", None, "score this data set's test images as "
+           "out-of-distribution against the run's test set", shown="none", choices=DATASETS,
+           metavar="NAME")
+    option(other, "--ood-data-dir", None, "the same for the t10k IDX files in DIR (no train "
+           "files needed)", shown="none", metavar="DIR")
+    option(anomaly, "--iwae-k", 10, "samples of the IWAE bound in the out-of-distribution scores",
+           type=count, metavar="K")
+    uncertainty = run_command("uncertainty", commands.uncertainty,
+                              "posterior spread, decoder spread, least and most likely images")
+    option(uncertainty, "--samples", 100, "draws from q(z | x) for the decoder's mean and "
+           "standard deviation (at least 2)", type=count, metavar="S")
+    option(uncertainty, "--n", 8, f"how many test images in each figure, at most "
+           f"{commands.MAX_COLUMNS}", type=count)
+    option(uncertainty, "--iwae-k", 10, "samples of the IWAE bound that ranks the test images",
+           type=count, metavar="K")
 
     check = subcommands.add_parser("gradcheck",
                                    help="check every gradient against finite differences")

@@ -8,7 +8,8 @@ with integer labels. Shapes: X_train (N_train, D), y_train (N_train,), likewise 
   fast and needs no network. The standard split: the first 60,000 images train, the last
   10,000 test.
 - ``load_idx_dir(folder)`` reads the original distribution files (``train-images-idx3-ubyte[.gz]``,
-  ``train-labels-idx1-ubyte[.gz]``, ``t10k-...``) from a folder, with no network at all.
+  ``train-labels-idx1-ubyte[.gz]``, ``t10k-...``) from a folder, with no network at all;
+  ``load_idx_test(folder)`` reads only the ``t10k`` pair (a test set to score, not to train on).
 - ``load_mnist_t10k()``: the real MNIST test set, shipped inside npvae (``npvae/mnist_t10k``,
   CC BY-SA 3.0, see its README): 10,000 images, the first 8,000 train and the last 2,000 test.
   ``npvae train`` falls back to it when MNIST cannot be downloaded.
@@ -178,9 +179,7 @@ def read_idx_pair(folder, prefix):
 def load_idx_dir(folder, name=None):
     """MNIST-format IDX files from a folder: train-images-idx3-ubyte, train-labels-idx1-ubyte,
     t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (each optionally .gz)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DataError(f"--data-dir {folder} is not a folder")
+    folder = _check_folder(folder, "--data-dir")
     X_train, y_train, shape = read_idx_pair(folder, "train")
     X_test, y_test, test_shape = read_idx_pair(folder, "t10k")
     if test_shape != shape:
@@ -195,6 +194,20 @@ def load_mnist_t10k():
     X, y, shape = read_idx_pair(MNIST_T10K, "t10k")
     return Dataset(X[:T10K_TRAIN], y[:T10K_TRAIN], X[T10K_TRAIN:], y[T10K_TRAIN:], "mnist-t10k",
                    shape)
+
+
+def _check_folder(folder, option):
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{option} {folder} is not a folder")
+    return folder
+
+
+def load_idx_test(folder, option="--ood-data-dir"):
+    """Only the test split of an IDX folder (t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte,
+    each optionally .gz): a folder without the train files will do. Returns X (N, D) float32 in
+    [0, 1], y (N,) and the image shape (H, W). ``option`` names the folder in error messages."""
+    return read_idx_pair(_check_folder(folder, option), "t10k")
 
 
 def load_digits_split(test_size=0.2, random_state=0):

@@ -1,5 +1,6 @@
 """Evaluating a trained VAE: the ELBO, the importance-weighted bound on log p(x), posterior
-collapse (KL per latent dimension, active units) and anomaly scores.
+collapse (KL per latent dimension, active units), anomaly scores and the spread of the decoder's
+output over the posterior.
 
 Shape letters: N examples, D data, K latent, S importance samples.
 """
@@ -10,6 +11,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .params import check_positive_int
+from .layers import sigmoid
 from .vae import reparameterize
 
 
@@ -46,8 +48,32 @@ def per_example_elbo(model, X, batch_size=1000, random_state=0, y=None):
     return rec, kl
 
 
-def iwae_bound(model, X, k=5000, batch_size=None, random_state=None, y=None, progress=False):
-    """The importance-weighted bound on log p(x) (Burda et al. 2015), mean over X, in nats.
+def _posterior_draws(model, X, y, k, rows, rng, progress=False, desc=""):
+    """k draws z ~ q(z | x) for every row of X, decoded in blocks of about ``rows`` rows.
+
+    Yields ``(part, logvar, eps, z, out)`` block by block: ``part`` a slice of X's rows (n of
+    them), ``logvar`` (n, K), ``eps`` and ``z`` (S, n, K) with S <= k, and ``out`` the decoder's
+    output (S * n, D), a work array that the next block overwrites. Over its blocks, every row
+    gets k draws, so the memory stays bounded whatever k.
+    """
+    per_x = max(1, min(len(X), rows // k))  # examples per outer batch
+    samples = max(1, min(k, rows // per_x))  # samples per inner batch
+    for part in tqdm(_batches(len(X), per_x), desc=desc, disable=not progress):
+        labels = None if y is None else y[part]
+        mu, logvar = model.encode(X[part], labels)  # (n, K)
+        n = len(mu)
+        for start in range(0, k, samples):
+            s = min(samples, k - start)
+            eps = rng.standard_normal((s, n, model.latent_dim), dtype=model.dtype)  # (S, n, K)
+            z = reparameterize(mu, logvar, eps)  # (S, n, K)
+            y_rep = None if labels is None else np.tile(labels, s)
+            yield part, logvar, eps, z, model._decode(np.ascontiguousarray(z.reshape(s * n, -1)),
+                                                      y_rep)
+
+
+def iwae_per_example(model, X, k=5000, batch_size=None, random_state=None, y=None,
+                     progress=False):
+    """The importance-weighted bound on log p(x) of every example (Burda et al. 2015): (N,) nats.
 
         log p(x) >= E[ log (1/k) sum_i p(x, z_i) / q(z_i | x) ],   z_i ~ q(z | x)
     With z = mu + std * eps, the log weight of one sample is
@@ -57,35 +83,67 @@ def iwae_bound(model, X, k=5000, batch_size=None, random_state=None, y=None, pro
     the bound tightens as k grows. The sum over i is taken with a running log-sum-exp, never
     exponentiating a log-weight, and the samples go through the decoder in batches of about
     ``batch_size`` rows (default 20,000), so memory stays bounded whatever k.
+
+    Shapes: X (N, D) -> (N,).
     """
     k = check_positive_int("k", k)
     rows = 20_000 if batch_size is None else check_positive_int("batch_size", batch_size)
     rng = np.random.default_rng(random_state)
     X = model.check_input(X)
     y = _labels(model, y, len(X))
-    per_x = max(1, min(len(X), rows // k))  # examples per outer batch
-    samples = max(1, min(k, rows // per_x))  # samples per inner batch
-    bounds = np.empty(len(X))
-    outer = _batches(len(X), per_x)
-    for part in tqdm(outer, desc=f"IWAE k={k}", disable=not progress):
-        x, labels = X[part], None if y is None else y[part]
-        n = len(x)
-        mu, logvar = model.encode(x, labels)  # (n, K)
-        total = np.full(n, -np.inf)  # running log sum_i w_i, per example
-        for start in range(0, k, samples):
-            s = min(samples, k - start)
-            eps = rng.standard_normal((s, n, model.latent_dim), dtype=model.dtype)  # (S, n, K)
-            z = reparameterize(mu, logvar, eps)  # (S, n, K)
-            x_rep = np.broadcast_to(x, (s, n, x.shape[1])).reshape(s * n, -1)
-            y_rep = None if labels is None else np.tile(labels, s)
-            out = model._decode(np.ascontiguousarray(z.reshape(s * n, -1)), y_rep)
-            log_px_z = -model.nll.forward(out, x_rep).reshape(s, n)
-            log_w = log_px_z - 0.5 * (z * z).sum(axis=2) + 0.5 * (logvar + eps * eps).sum(axis=2)
-            top = log_w.max(axis=0)  # log-sum-exp over the S samples, shifted by its largest
-            chunk = top + np.log(np.exp(log_w - top).sum(axis=0))
-            total = np.logaddexp(total, chunk)
-        bounds[part] = total - math.log(k)
-    return float(bounds.mean())
+    total = np.full(len(X), -np.inf)  # running log sum_i w_i, per example
+    for part, logvar, eps, z, out in _posterior_draws(model, X, y, k, rows, rng, progress,
+                                                     f"IWAE k={k}"):
+        s, n = eps.shape[:2]
+        x_rep = np.broadcast_to(X[part], (s, n, X.shape[1])).reshape(s * n, -1)
+        log_px_z = -model.nll.forward(out, x_rep).reshape(s, n)
+        log_w = log_px_z - 0.5 * (z * z).sum(axis=2) + 0.5 * (logvar + eps * eps).sum(axis=2)
+        top = log_w.max(axis=0)  # log-sum-exp over the S samples, shifted by its largest
+        total[part] = np.logaddexp(total[part], top + np.log(np.exp(log_w - top).sum(axis=0)))
+    return total - math.log(k)
+
+
+def iwae_bound(model, X, k=5000, batch_size=None, random_state=None, y=None, progress=False):
+    """The importance-weighted bound on log p(x), mean over X, in nats (see
+    ``iwae_per_example``)."""
+    return float(iwae_per_example(model, X, k, batch_size, random_state, y, progress).mean())
+
+
+def predictive_moments(model, X, n_samples=100, batch_size=5000, random_state=None, y=None):
+    """Pixel-wise mean and standard deviation of the decoder's output over draws from q(z | x).
+
+        m(x) = 1/S sum_s f(z_s),   sd(x) = sqrt(1/(S-1) sum_s (f(z_s) - m(x))^2),   z_s ~ q(z | x)
+    with f(z) the mean of p(x | z) (pixel probabilities for the Bernoulli decoder). sd is the
+    spread that the encoder's uncertainty about z puts into the image: the term Var_q[E[x | z]]
+    of the law of total variance; the pixel noise of p(x | z) itself (p (1 - p) for a
+    Bernoulli pixel) is the other term, left out. The draws go through the decoder in blocks of
+    about ``batch_size`` rows, each block's mean and squared deviations merged into running ones
+    (Chan et al. 1979), so memory stays bounded for S in the hundreds or thousands.
+
+    Shapes: X (N, D) -> mean (N, D), sd (N, D), in the model's dtype.
+    """
+    if int(n_samples) != n_samples or n_samples < 2:
+        raise ValueError(f"n_samples must be an integer >= 2; got {n_samples!r}")
+    rng = np.random.default_rng(random_state)
+    X = model.check_input(X)
+    y = _labels(model, y, len(X))
+    seen = np.zeros((len(X), 1))  # draws merged so far, per example
+    mean = np.zeros(X.shape)  # float64 accumulators (N, D)
+    squares = np.zeros(X.shape)  # sum of squared deviations from the mean
+    for part, _, eps, _, out in _posterior_draws(model, X, y, n_samples, batch_size, rng):
+        s, n = eps.shape[:2]
+        f = out.reshape(s, n, -1)
+        f = sigmoid(f) if model.likelihood == "bernoulli" else f  # (S, n, D)
+        block_mean = f.mean(axis=0, dtype=np.float64)
+        block_squares = ((f - block_mean) ** 2).sum(axis=0)
+        before = seen[part].copy()  # (n, 1); a slice of seen would change with it
+        after = before + s
+        delta = block_mean - mean[part]  # (n, D)
+        mean[part] += delta * (s / after)
+        squares[part] += block_squares + delta * delta * (before * s / after)
+        seen[part] = after
+    sd = np.sqrt(squares / (seen - 1))
+    return mean.astype(model.dtype), sd.astype(model.dtype)
 
 
 def kl_per_dimension(model, X, batch_size=1000, y=None):

@@ -43,6 +43,19 @@ def image_grid(images, image_shape, n_cols, title, ax=None, row_labels=None):
     return fig
 
 
+def image_grids(grids, image_shape, n_cols):
+    """Several ``image_grid`` panels one above the other: ``grids`` a list of (images (N, H*W),
+    title) pairs."""
+    heights = [-(-len(images) // n_cols) for images, _ in grids]
+    scale = 0.5 if image_shape[0] > 10 else 0.35
+    fig, axes = plt.subplots(len(grids), 1, squeeze=False, gridspec_kw={"height_ratios": heights},
+                             figsize=(max(3.0, n_cols * scale + 1.0), sum(heights) * scale
+                                      + 0.8 * len(grids)))
+    for ax, (images, title) in zip(axes[:, 0], grids):
+        image_grid(images, image_shape, n_cols, title, ax=ax)
+    return fig
+
+
 def loss_curves(history, ax=None):
     """Train and test negative ELBO per epoch (nats), from ``fit``'s history."""
     fig, ax = _axes(ax, (5, 3.5))
@@ -86,18 +99,58 @@ def bar_chart(values, title, xlabel, ylabel, ax=None):
 
 
 def histograms(named_scores, threshold, title, xlabel, ax=None):
-    """Overlaid histograms of several score arrays (dict name -> (N,)), and a threshold line."""
+    """Overlaid histograms of several score arrays (dict name -> (N,)), and a threshold line
+    (none if ``threshold`` is None)."""
     fig, ax = _axes(ax, (5.5, 3.5))
     everything = np.concatenate(list(named_scores.values()))
     bins = np.linspace(everything.min(), everything.max(), 50)
     for name, scores in named_scores.items():
         ax.hist(scores, bins=bins, alpha=0.5, density=True, label=name)
-    ax.axvline(threshold, color="k", linestyle="--", label="threshold")
+    if threshold is not None:
+        ax.axvline(threshold, color="k", linestyle="--", label="threshold")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("density")
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
+    return fig
+
+
+def histogram_panels(panels, title):
+    """One ``histograms`` panel per entry of ``panels``, two to a row: each entry a dict
+    ``{"scores": {name: (N,)}, "threshold": float or None, "title": str, "xlabel": str}``."""
+    n_rows = -(-len(panels) // 2)
+    n_cols = min(2, len(panels))
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(5 * n_cols, 3.4 * n_rows + 0.4),
+                             squeeze=False)
+    for ax, panel in zip(axes.ravel(), panels):
+        histograms(panel["scores"], panel["threshold"], panel["title"], panel["xlabel"], ax=ax)
+    for ax in axes.ravel()[len(panels):]:
+        ax.axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def predictive_maps(X, mean, sd, image_shape, title):
+    """Three rows: the images X, the mean of the decoder's output over draws from q(z | x), and
+    its standard deviation as a heat map with its own colour scale.
+    Shapes: X, mean, sd (N, H*W)."""
+    n = len(X)
+    fig, axes = plt.subplots(3, 1, figsize=(max(4.0, 0.7 * n + 1.8), 3 * 0.75 + 0.6),
+                             layout="constrained")
+    for ax, images, label in zip(axes[:2], (X, mean), ("input", "mean")):
+        ax.imshow(1 - tile(images, image_shape, n), cmap="gray", vmin=0, vmax=1,
+                  interpolation="nearest")
+        ax.set_ylabel(label)
+    spread = axes[2].imshow(tile(sd, image_shape, n), cmap="magma", vmin=0,
+                            interpolation="nearest")
+    axes[2].set_ylabel("std. dev.")
+    fig.colorbar(spread, ax=axes, shrink=0.8, label="std. dev.")
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0].set_title(title)
     return fig
 
 

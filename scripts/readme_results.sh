@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Every number and figure in the README, from the commands that make them. Takes about 15 minutes
 # on 2 cores. FASHION is a folder of Fashion-MNIST's IDX files (Debian: apt-get install
-# dataset-fashion-mnist, then /usr/share/datasets/fashion-mnist).
-#     bash scripts/readme_results.sh /usr/share/datasets/fashion-mnist
+# dataset-fashion-mnist, then /usr/share/datasets/fashion-mnist). MNIST_T10K, the second argument
+# or an environment variable, is a folder holding MNIST's test files t10k-images-idx3-ubyte[.gz]
+# and t10k-labels-idx1-ubyte[.gz] (no train files needed), for the out-of-distribution table;
+# without it, `npvae anomaly --ood-dataset mnist` downloads MNIST once from OpenML instead.
+#     bash scripts/readme_results.sh /usr/share/datasets/fashion-mnist [MNIST_T10K_FOLDER]
 set -euo pipefail
-FASHION=${1:?usage: bash scripts/readme_results.sh FASHION_MNIST_IDX_FOLDER}
+USAGE="usage: bash scripts/readme_results.sh FASHION_MNIST_IDX_FOLDER [MNIST_T10K_FOLDER]"
+FASHION=${1:?$USAGE}
+MNIST_T10K=${2:-${MNIST_T10K:-}}
 OUT=${OUT:-runs/readme}
 FIGURES=docs/figures
 mkdir -p "$OUT" "$FIGURES"
@@ -17,6 +22,19 @@ npvae evaluate --run "$OUT/fashion-seed0" --iwae-k 1000
 npvae interpolate --run "$OUT/fashion-seed0"
 npvae latent --run "$OUT/fashion-seed0"
 for f in samples reconstructions loss interpolation kl_per_dimension; do
+  cp "$OUT/fashion-seed0/$f.png" "$FIGURES/fashion-$f.png"
+done
+
+# What the likelihood knows: the Fashion-MNIST model scores MNIST's test set (ood.json, ood.png),
+# and what it is unsure of (uncertainty.png, least_most_sure.png)
+if [ -n "$MNIST_T10K" ]; then
+  npvae anomaly --run "$OUT/fashion-seed0" --ood-data-dir "$MNIST_T10K"
+else
+  echo "no MNIST_T10K folder given: downloading MNIST from OpenML ($USAGE)" >&2
+  npvae anomaly --run "$OUT/fashion-seed0" --ood-dataset mnist
+fi
+npvae uncertainty --run "$OUT/fashion-seed0"
+for f in ood uncertainty least_most_sure; do
   cp "$OUT/fashion-seed0/$f.png" "$FIGURES/fashion-$f.png"
 done
 

@@ -1,10 +1,12 @@
 import json
 from urllib.error import URLError
 
+import numpy as np
 import pytest
 
 from npvae import data
 from npvae.cli import main
+from npvae.data import write_idx
 
 TRAIN = ["train", "--dataset", "digits", "--hidden", "32", "--latent-dim", "2", "--quiet"]
 
@@ -145,8 +147,10 @@ def test_conditional_sampling_by_label(tmp_path, cli):
     assert status == 0 and (folder / "samples.png").is_file()
     status, _, _ = cli("sample", "--run", str(folder))
     assert status == 0 and (folder / "samples_by_class.png").is_file()
-    for command in ("reconstruct", "interpolate", "latent", "evaluate", "anomaly"):
+    for command in ("reconstruct", "interpolate", "latent", "evaluate", "anomaly", "uncertainty"):
         assert cli(command, "--run", str(folder))[0] == 0
+    status, _, err = cli("anomaly", "--run", str(folder), "--ood-dataset", "digits")
+    assert_one_line_error(status, err, "out-of-distribution scores need a plain run")
     status, _, err = cli("sample", "--run", str(folder), "--label", "10")
     assert_one_line_error(status, err, "--label must lie in [0, 10)")
 
@@ -163,8 +167,83 @@ def test_anomaly_reports_the_auc_of_the_held_out_class(tmp_path, cli):
 
 
 def test_anomaly_without_a_held_out_class(trained, cli):
+    (trained / "anomaly.png").unlink(missing_ok=True)
     status, out, _ = cli("anomaly", "--run", str(trained), "--percentile", "95")
-    assert status == 0 and "95th percentile" in out and "ROC-AUC" not in out
+    assert status == 0 and "ROC-AUC" not in out
+    assert "threshold: negative ELBO" in out and "95th percentile" in out
+    assert "threshold: squared reconstruction error" in out  # both scores, as the README says
+    assert (trained / "anomaly.png").stat().st_size > 1000
+
+
+def write_t10k(folder, images):
+    """An IDX folder with only the test files, as an out-of-distribution set."""
+    folder.mkdir()
+    write_idx(folder / "t10k-images-idx3-ubyte.gz", images)
+    write_idx(folder / "t10k-labels-idx1-ubyte", np.zeros(len(images)))
+    return str(folder)
+
+
+def test_anomaly_against_another_data_set(trained, cli, tmp_path):
+    white = np.full((40, 64), 255)
+    white[np.arange(40), np.arange(40)] = 0  # white squares, each with one black pixel
+    folder = write_t10k(tmp_path / "light", white.reshape(40, 8, 8))
+    status, out, _ = cli("anomaly", "--run", str(trained), "--ood-data-dir", folder,
+                         "--iwae-k", "3")
+    assert status == 0 and "360 test images of digits" in out and "40 of light" in out
+    results = json.loads((trained / "ood.json").read_text())
+    assert list(results) == ["neg_elbo", "iwae", "reconstruction", "complexity"]
+    for score, r in results.items():
+        assert list(r) == ["auroc", "aupr", "fpr95"] and all(0 <= v <= 1 for v in r.values())
+        assert f"{r['auroc']:6.3f} {r['aupr']:6.3f} {r['fpr95']:10.3f}" in out, score
+    assert results["reconstruction"]["auroc"] > 0.9 and results["complexity"]["auroc"] > 0.9
+    assert results["neg_elbo"]["auroc"] > 0.5  # white squares are far from any digit
+    assert (trained / "ood.png").stat().st_size > 1000
+
+
+def test_anomaly_against_its_own_test_set_is_chance(trained, cli):
+    status, _, _ = cli("anomaly", "--run", str(trained), "--ood-dataset", "digits", "--iwae-k", "3")
+    assert status == 0  # each image, in and out, gets the same scores: FPR = TPR everywhere
+    for r in json.loads((trained / "ood.json").read_text()).values():
+        assert r["auroc"] == pytest.approx(0.5) and r["aupr"] == pytest.approx(0.5)
+        assert r["fpr95"] == pytest.approx(0.95, abs=1 / 360)
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--ood-data-dir", "SHAPE"], "holds 28x28 images; the run's model takes 8x8"),
+    (["--ood-data-dir", "EMPTY"], "no t10k-images-idx3-ubyte or t10k-images-idx3-ubyte.gz"),
+    (["--ood-data-dir", "MISSING"], "is not a folder"),
+    (["--ood-dataset", "digits", "--ood-data-dir", "EMPTY"], "not allowed with argument"),
+    (["--ood-dataset", "digits", "--iwae-k", "0"], "--iwae-k: must be at least 1; got 0"),
+])
+def test_bad_out_of_distribution_sets(trained, cli, tmp_path, argv, fragment):
+    folders = {"SHAPE": write_t10k(tmp_path / "big", np.zeros((3, 28, 28))),
+               "EMPTY": write_t10k(tmp_path / "empty", np.zeros((0, 8, 8))),
+               "MISSING": str(tmp_path / "missing")}
+    (tmp_path / "empty" / "t10k-images-idx3-ubyte.gz").unlink()
+    status, _, err = cli("anomaly", "--run", str(trained), *[folders.get(a, a) for a in argv])
+    assert_one_line_error(status, err, fragment)
+
+
+def test_offline_mnist_as_the_other_data_set(trained, cli, tmp_path, monkeypatch):
+    def fetch(name, **kwargs):
+        raise URLError("[Errno -2] Name or service not known")
+    monkeypatch.setattr(data, "fetch_openml", fetch)
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path / "sklearn"))
+    status, _, err = cli("anomaly", "--run", str(trained), "--ood-dataset", "mnist")
+    assert_one_line_error(status, err, "mnist could not be downloaded")
+
+
+def test_uncertainty_draws_its_figures(trained, cli):
+    for name in ("uncertainty.png", "least_most_sure.png"):
+        (trained / name).unlink(missing_ok=True)
+    status, out, _ = cli("uncertainty", "--run", str(trained), "--samples", "30", "--n", "5")
+    assert status == 0
+    rows = [line.split(":")[1].split() for line in out.splitlines() if line.startswith("image")]
+    assert len(rows) == 5 and all(len(row) == 2 for row in rows)  # 5 images, 2 latent dims
+    assert all(0 < float(v) < 3 for row in rows for v in row)
+    assert "over 30 draws from q(z | x)" in out and "IWAE negative log-likelihood" in out
+    for name in ("uncertainty.png", "least_most_sure.png"):
+        assert (trained / name).stat().st_size > 1000
 
 
 @pytest.mark.parametrize("argv, fragment", [
@@ -173,6 +252,8 @@ def test_anomaly_without_a_held_out_class(trained, cli):
     (["evaluate", "--iwae-k", "0"], "--iwae-k: must be at least 1"),
     (["sample", "--n", "100000"], "--n must be at most 400"),
     (["reconstruct", "--n", "10000"], "--n must be at most 40"),
+    (["uncertainty", "--samples", "1"], "--samples must be at least 2; got 1"),
+    (["uncertainty", "--n", "0"], "--n: must be at least 1; got 0"),
 ])
 def test_bad_options_of_the_new_commands(trained, cli, argv, fragment):
     status, _, err = cli(argv[0], "--run", str(trained), *argv[1:])

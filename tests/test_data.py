@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from npvae import data
-from npvae.data import DataError, binarize, load_digits_split, load_idx_dir, read_idx, write_idx
+from npvae.data import (DataError, binarize, load_digits_split, load_idx_dir, load_idx_test,
+                        read_idx, write_idx)
 
 
 def fake_openml(calls):
@@ -126,6 +127,19 @@ def test_load_idx_dir_names_a_missing_or_mismatched_file(tmp_path):
     write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.arange(11) % 10)
     with pytest.raises(DataError, match="do not match"):
         load_idx_dir(tmp_path)
+
+
+def test_load_idx_test_needs_only_the_t10k_files(tmp_path):
+    write_mnist_folder(tmp_path, n_test=12)
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte"):
+        (tmp_path / name).unlink()
+    X, y, image_shape = load_idx_test(tmp_path)
+    assert X.shape == (12, 784) and X.dtype == np.float32 and image_shape == (28, 28)
+    assert y.tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
+    with pytest.raises(DataError, match="no train-images-idx3-ubyte"):
+        load_idx_dir(tmp_path)  # training still needs the train files
+    with pytest.raises(DataError, match=f"^--ood-data-dir {tmp_path / 'none'} is not a folder$"):
+        load_idx_test(tmp_path / "none")
 
 
 def test_digits_split_is_fixed_scaled_and_stratified():

@@ -3,7 +3,8 @@ import pytest
 
 from npvae import VAE, active_units, fit, iwae_bound, kl_per_dimension
 from npvae.data import load_digits_split
-from npvae.evaluation import anomaly_scores, evaluate
+from npvae.evaluation import anomaly_scores, evaluate, iwae_per_example, predictive_moments
+from npvae.vae import reparameterize
 
 
 @pytest.fixture(scope="module")
@@ -87,3 +88,52 @@ def test_anomaly_scores_rank_noise_above_digits(digits):
 def test_bad_k_is_refused(one_dimensional, digits):
     with pytest.raises(ValueError, match="k must be a positive integer; got 0"):
         iwae_bound(one_dimensional, digits.X_test[:3], k=0)
+
+
+def test_iwae_per_example_averages_to_the_bound(one_dimensional, digits):
+    x = digits.X_test[:30]
+    per_example = iwae_per_example(one_dimensional, x, k=20, batch_size=100, random_state=4)
+    assert per_example.shape == (30,)
+    assert per_example.mean() == iwae_bound(one_dimensional, x, k=20, batch_size=100,
+                                            random_state=4)
+    # each example's own bound, against its own log p(x) by quadrature
+    tight = iwae_per_example(one_dimensional, x[:5].astype(np.float64), k=3000, random_state=1)
+    exact = log_px_by_quadrature(one_dimensional, x[:5].astype(np.float64))
+    np.testing.assert_allclose(tight, exact, atol=0.1)  # Monte-Carlo noise about 0.05
+    assert np.ptp(exact) > 1  # the examples differ by far more than that
+
+
+def test_predictive_moments_merge_blocks_exactly(one_dimensional, digits):
+    """One image, 50 draws: in one block or in blocks of 7 or 1 draws, the running merge gives
+    the mean and standard deviation of the same 50 decoded images computed directly."""
+    model, x = one_dimensional, digits.X_test[:1].astype(np.float64)
+    mu, logvar = model.encode(x)
+    eps = np.random.default_rng(5).standard_normal((50, 1, 1))  # the draws the function makes
+    decoded = model.decode(reparameterize(mu, logvar, eps).reshape(50, 1))  # (50, D)
+    for rows in (50, 7, 1):
+        mean, sd = predictive_moments(model, x, 50, batch_size=rows, random_state=5)
+        np.testing.assert_allclose(mean[0], decoded.mean(axis=0), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(sd[0], decoded.std(axis=0, ddof=1), rtol=1e-10, atol=1e-15)
+
+
+def test_predictive_moments_of_a_linear_decoder(rng):
+    """With no hidden layers and a Gaussian likelihood the decoder is f(z) = z W + b, so over
+    z ~ N(mu, diag(var)) its mean is mu W + b and its standard deviation sqrt(var @ W**2)."""
+    model = VAE(12, (), 3, likelihood="gaussian", dtype=np.float64, random_state=0)
+    model.params.values["logvar_head.b"][...] = [-1.0, 0.0, 0.5]
+    x = rng.random((4, 12))
+    mean, sd = predictive_moments(model, x, 4000, batch_size=1000, random_state=1)
+    mu, logvar = model.encode(x)
+    W, b = model.params.values["decoder.0.W"], model.params.values["decoder.0.b"]
+    exact_sd = np.sqrt(np.exp(logvar) @ W**2)  # (4, 12)
+    np.testing.assert_allclose(mean, mu @ W + b, atol=5 * exact_sd.max() / np.sqrt(4000))
+    np.testing.assert_allclose(sd, exact_sd, rtol=0.05)  # Monte-Carlo error about 1.1%
+
+
+def test_predictive_moments_keep_float32_and_refuse_one_sample(digits):
+    model = VAE(64, (16,), 2, random_state=0)
+    mean, sd = predictive_moments(model, digits.X_test[:5], 10)
+    assert mean.dtype == sd.dtype == np.float32 and mean.shape == sd.shape == (5, 64)
+    assert np.all((mean >= 0) & (mean <= 1)) and np.all((sd >= 0) & (sd <= 0.5))
+    with pytest.raises(ValueError, match="n_samples must be an integer >= 2; got 1"):
+        predictive_moments(model, digits.X_test[:5], 1)
