@@ -27,22 +27,24 @@ def check_difference(student, rng):
     if np.shape(got) != x.shape:
         return verdicts + [Verdict(f"returns an array of x's shape {x.shape}", False,
                                    f"got shape {np.shape(got)}")]
-    error = float(rel_error(got, w * np.cos(before)).max())
-    advice = ""
-    if 1e-8 < error < 1e-3:
-        advice = ("an error of the order of h: a one-sided difference (f(x + h) - f(x)) / h? The "
-                  "centred (f(x + h) - f(x - h)) / (2 h) is accurate to h^2. Or h far too small, "
-                  "so that round-off dominates")
-    verdicts.append(Verdict(f"the gradient of sum(sin(x) w) within 1e-8: worst {error:.1e}",
-                            error <= 1e-8, advice))
+    row = compare("gradient", got, w * np.cos(before), tol=1e-8)
+    if 1e-8 < row.worst_error < 1e-3:
+        row.note = ("an error of the order of h: a one-sided difference (f(x + h) - f(x)) / h? "
+                    "The centred (f(x + h) - f(x - h)) / (2 h) is accurate to h^2. Or h far too "
+                    "small, so that round-off dominates")
+    verdicts.append(gradient_verdict(row, "the gradient of sum(sin(x) w), within 1e-8", got))
     rel = getattr(student.module, "rel_error", None)
     if not callable(rel):
-        return verdicts + [Verdict(f"{student.file.name} has a function rel_error(a, n)", False)]
-    a, n = np.array([1.0, 0.0, 2.0, 1e-3]), np.array([1.0, 0.0, -2.0, 2e-3])
+        raise CouldNotCheck(f"{student.file.name} has no function rel_error(a, n): exercise 0 "
+                            "asks for it beside numerical_gradient")
+    zeros = student.call("rel_error(0, 0)", rel, np.zeros(2), np.zeros(2))
+    verdicts.append(values_verdict("rel_error(0, 0) is 0", zeros, [0.0, 0.0], tol=1e-12,
+                                   advice="where a = n = 0 the error is 0, not 0 / 0: that is "
+                                   "what the floor max(1e-8, ...) is for"))
+    a, n = np.array([1.0, 2.0, 1e-3, -3.0]), np.array([1.0, -2.0, 2e-3, 1.0])
     got = student.call("rel_error(a, n)", rel, a, n)
     verdicts.append(values_verdict("rel_error gives |a - n| / max(1e-8, |a| + |n|)", got,
-                                   [0.0, 0.0, 1.0, 1 / 3], tol=1e-12,
-                                   advice="where a = n = 0 the error is 0, not 0 / 0"))
+                                   [0.0, 1.0, 1 / 3, 1.0], tol=1e-12))
     return verdicts
 
 
@@ -65,13 +67,18 @@ def run_adam(student, params, gradients, lr, betas, eps, label, show=False):
         expected, state = reference.adam_step(expected, grads, state, lr, betas, eps)
         want = np.concatenate([expected[name].ravel() for name in params.names])
         got = np.concatenate([params.values[name].ravel() for name in params.names])
-        passed = bool(rel_error(got, want, floor=1e-12).max() <= 1e-10)
+        passed = bool(rel_error(got, want, floor=1e-12).max() <= 1e-10)  # False for NaN
         what = f"{label}, step {t}" + (f": theta = {np.round(want, 6).tolist()}" if show else "")
         detail = f"expected {_numbers(want)}\nyours    {_numbers(got)}"
-        if t == 1 and show and not passed:
+        moved = np.abs(got - before)
+        error = float(rel_error(got, want, floor=1e-12).max())
+        if t == 1 and show and not np.allclose(moved, lr, rtol=1e-3):
             detail += (f"\nat step 1, m_hat = g and v_hat = g^2, so every parameter moves by lr "
                        f"= {lr:g} against the sign of its gradient; yours moved by "
-                       f"{_numbers(np.abs(got - before))}")
+                       f"{_numbers(moved)}: the bias corrections 1 - beta^t, with t from 1?")
+        elif error < 1e-5:
+            detail += ("\nclose, but not the textbook's numbers: where does eps enter? "
+                       "theta -= lr * m_hat / (sqrt(v_hat) + eps), after the bias corrections")
         if params.vector is not vector:
             detail += ("\nparams.vector was replaced by a new array, so the model's named views "
                        "(params.values) still hold the old numbers: update it in place, "
@@ -175,10 +182,12 @@ def check_vae(student, rng):
     cache = reference.forward(values, x, eps)
     expected, expected_grads = reference.loss_and_grads(values, x, eps, beta)
     verdicts.append(values_verdict(f"forward: mean of rec + beta KL over the batch (beta {beta})",
-                                   float(loss), expected,
+                                   loss, expected,
                                    advice=loss_advice(float(loss), cache, beta)))
-    verdicts.append(Verdict("forward leaves x and eps unchanged",
-                            np.array_equal(x, x_given) and np.array_equal(eps, eps_given)))
+    changed = [name for name, before, after in (("x", x, x_given), ("eps", eps, eps_given))
+               if not np.array_equal(before, after)]
+    verdicts.append(Verdict("forward leaves x and eps unchanged", not changed,
+                            f"forward changed {' and '.join(changed)}: work on copies"))
     again = student.call("forward(x, eps)", model.forward, x.copy(), eps.copy())
     verdicts.append(Verdict("forward gives the same loss twice", float(again) == float(loss)))
     student.call("backward()", model.backward)
@@ -199,7 +208,8 @@ def check_vae(student, rng):
             continue
         row = compare(name, grads[name], numerical_gradient(f, model.params[name]), floor=floor,
                       factors=factors)
-        verdicts.append(gradient_verdict(row, f"gradient of {name} {value.shape}"))
+        verdicts.append(gradient_verdict(row, f"gradient of {name} {value.shape}",
+                                         model.grads.get(name)))
 
     # beta = 1, against the reference's gradients directly
     model, _, (values, x, eps) = run_vae(student, rng, 1.0)
@@ -215,6 +225,10 @@ def check_vae(student, rng):
     worst = max(errors)
     verdicts.append(Verdict(f"with beta = 1: loss and gradients equal npvae.reference's "
                             f"(worst {worst:.1e})", worst <= 1e-7))
+    failed = [v for v in verdicts if v.what.startswith("gradient of") and not v.passed]
+    if failed and worst <= 1e-7:
+        failed[0].detail += ("\nright at beta = 1 but not at beta = 0.5: is beta missing from "
+                             "the KL's gradients?")
     return verdicts
 
 

@@ -26,6 +26,9 @@ from .losses import kl_normal
 from .student import CouldNotCheck
 
 N = 7  # rows of every batch: unlike every width below
+BATCH_FACTORS = ((1 / N, f"1/N = 1/{N} of the right value: a mean over the batch where there is "
+                  "none (the loss's 1/N is not the layer's business)"),
+                 (N, f"N = {N} times the right value: a sum over the batch too many?"))
 VALUE_TOL = 1e-9  # forward values against the formulas: only round-off may differ
 
 
@@ -37,14 +40,27 @@ class Verdict:
     detail: str = ""  # printed under a failed line
 
 
-def gradient_verdict(row, what):
-    """A gradient-check row as a Verdict, its failure described (worst coordinate, hint)."""
+def gradient_verdict(row, what, analytic=None):
+    """A gradient-check row as a Verdict, its failure described (worst coordinate, hint).
+    ``analytic``: the answer's gradient, to say so if it is float32."""
     detail = "\n".join(line.strip() for line in describe_failure(row))
+    if float32_advice(analytic):
+        detail += "\n" + float32_advice(analytic)
     return Verdict(f"{what}: worst relative error {row.worst_error:.1e}", row.passed, detail)
 
 
-def values_verdict(what, got, expected, tol=VALUE_TOL, advice=""):
-    """Compare values computed by the answer with the formula's, elementwise."""
+def float32_advice(array):
+    """A reason when the answer computed in float32, where the check needs float64."""
+    if getattr(array, "dtype", None) == np.float32:
+        return ("yours is float32: compute in float64 (np.float64 arrays, no float32 "
+                "conversion), as a gradient check needs")
+    return ""
+
+
+def values_verdict(what, got, expected, tol=VALUE_TOL, advice="", advice_if_not_finite=""):
+    """Compare values computed by the answer with the formula's, elementwise. ``advice`` is
+    printed under any failure, ``advice_if_not_finite`` where the answer gave inf or NaN."""
+    advice = float32_advice(got) or advice
     got, expected = np.asarray(got, dtype=float), np.asarray(expected, dtype=float)
     if got.shape != expected.shape:
         return Verdict(what, False, f"shape {got.shape}, expected {expected.shape}")
@@ -52,8 +68,10 @@ def values_verdict(what, got, expected, tol=VALUE_TOL, advice=""):
     worst = np.unravel_index(np.argmax(np.where(np.isnan(errors), np.inf, errors)), errors.shape)
     if errors[worst] <= tol:  # False for NaN
         return Verdict(what, True)
+    if not np.isfinite(got[worst]) and advice_if_not_finite:
+        advice = advice_if_not_finite
     at = f"at [{', '.join(map(str, worst))}]: " if worst else ""
-    return Verdict(what, False, f"{at}yours {got[worst]:.6g}, expected {expected[worst]:.6g}"
+    return Verdict(what, False, f"{at}yours {got[worst]:.10g}, expected {expected[worst]:.10g}"
                    + (f". {advice}" if advice else ""))
 
 
@@ -104,9 +122,12 @@ def interface(student, layer, param_shapes, label=None):
         value = params.get(key)
         if not (isinstance(value, np.ndarray) and value.shape == shape
                 and value.dtype == np.float64 and value.flags.c_contiguous):
+            got = f"{type(value).__name__} {np.shape(value)}"
+            if isinstance(value, np.ndarray):
+                got = f"a {value.dtype} array of shape {value.shape}"
             return [Verdict(f"params[{key!r}] is a float64 array of shape {shape}", False,
-                            f"got {type(value).__name__} {np.shape(value)}; params must hold "
-                            f"{wanted}, float64 for a gradient check")]
+                            f"got {got}; params must hold {wanted}, float64 for a gradient "
+                            "check")]
     return [Verdict(f"params and grads hold {label or wanted}", True)]
 
 
@@ -148,13 +169,15 @@ def check_layer_exercise(exercise, student, rng):
                             f"it returned {type(dx).__name__} of shape {np.shape(dx)}: backward "
                             "must return the gradient of the loss for its input"))
     dx2 = student.call("backward", layer.backward, dy.copy())
-    twice = all(np.allclose(layer.grads.get(key), grads[key], rtol=1e-12, atol=0)
-                for key, _ in exercise.param_shapes)
-    if returned:
-        twice &= isinstance(dx2, np.ndarray) and np.allclose(dx2, dx, rtol=1e-12, atol=0)
-    verdicts.append(Verdict("backward overwrites: a second call gives the same", twice,
-                            "a second backward(dy) gave other gradients: write "
-                            "self.grads[key] = ..., do not add to them (+=)"))
+    same_grads = all(np.allclose(layer.grads.get(key), grads[key], rtol=1e-12, atol=0)
+                     for key, _ in exercise.param_shapes)
+    same_dx = not returned or (isinstance(dx2, np.ndarray)
+                               and np.allclose(dx2, dx, rtol=1e-12, atol=0))
+    verdicts.append(Verdict(
+        "backward overwrites: a second call gives the same", same_grads and same_dx,
+        "a second backward(dy) gave other gradients: write self.grads[key] = ..., do not add "
+        "to them (+=)" if not same_grads else "a second backward(dy) returned another dL/d"
+        f"{name}: does backward change what forward kept (an in-place **, *=, ...)?"))
 
     f = lambda: float(np.sum(student.call("forward", layer.forward, x) * dy))  # noqa: E731
     floor = resolvable_floor(f())
@@ -163,14 +186,17 @@ def check_layer_exercise(exercise, student, rng):
             verdicts.append(Verdict(f"gradient of {key}", False,
                                     f"grads[{key!r}] has shape {grads[key].shape}, not {shape}"))
             continue
-        row = compare(key, grads[key], numerical_gradient(f, layer.params[key]), floor=floor)
-        verdicts.append(gradient_verdict(row, f"gradient of {key} {shape} by finite differences"))
+        row = compare(key, grads[key], numerical_gradient(f, layer.params[key]), floor=floor,
+                      factors=BATCH_FACTORS)
+        verdicts.append(gradient_verdict(row, f"gradient of {key} {shape} by finite differences",
+                                         layer.grads.get(key)))
     if returned:
         numerical = numerical_gradient(f, x)
         for name, columns in exercise.columns or ((name, slice(None)),):
-            row = compare(name, dx[:, columns], numerical[:, columns], floor=floor)
+            row = compare(name, dx[:, columns], numerical[:, columns], floor=floor,
+                          factors=BATCH_FACTORS)
             verdicts.append(gradient_verdict(
-                row, f"gradient of {name} {dx[:, columns].shape} by finite differences"))
+                row, f"gradient of {name} {dx[:, columns].shape} by finite differences", dx))
     if exercise.lessons is not None:
         verdicts += exercise.lessons(student, lambda: build(student, exercise.sizes))
     return verdicts
@@ -183,10 +209,11 @@ def split(h):
 
 
 def kl_lessons(student, make):
-    kl = student.call("forward", make().forward, np.zeros((N, 6)))
-    return [values_verdict("KL(N(0, I) || N(0, I)) = 0", np.ravel(kl), np.zeros(N),
-                           advice="the KL of a distribution from itself is 0: the constant 1 "
-                           "in 1 + logvar - mu^2 - exp(logvar)?")]
+    kl = np.ravel(student.call("forward", make().forward, np.zeros((N, 6))))
+    advice = "the KL of a distribution from itself is 0"
+    if kl.shape == (N,) and np.allclose(np.abs(kl), 1.5):  # K / 2, with K = 3
+        advice += ": yours is K/2, the constant 1 in 1 + logvar - mu^2 - exp(logvar)?"
+    return [values_verdict("KL(N(0, I) || N(0, I)) = 0", kl, np.zeros(N), advice=advice)]
 
 
 def reparameterization_expected(layer, h, student):
@@ -233,14 +260,15 @@ def bernoulli_lessons(student, make):
         nll = student.call("forward", layer.forward, logits.copy())
         dlogits = student.call("backward", layer.backward, np.ones((N, 1)))
     x = np.random.default_rng(0).random(logits.shape)
-    advice = ("softplus(l) = log(1 + exp(l)) overflows exp at l = 1000; compute it as "
-              "max(l, 0) + log(1 + exp(-|l|))")
+    overflow = ("softplus(l) = log(1 + exp(l)) overflows exp at l = 1000; compute it as "
+                "max(l, 0) + log(1 + exp(-|l|))")
     return [values_verdict("forward finite and right at logits of +-1000", nll,
-                           bernoulli_expected(None, logits, student), advice=advice),
+                           bernoulli_expected(None, logits, student),
+                           advice_if_not_finite=overflow),
             values_verdict("backward finite and right at logits of +-1000", dlogits,
                            reference.sigmoid(logits) - x,
-                           advice="sigmoid(l) = 1 / (1 + exp(-l)) for l >= 0 and exp(l) / "
-                           "(1 + exp(l)) for l < 0 never overflows")]
+                           advice_if_not_finite="sigmoid(l) = 1 / (1 + exp(-l)) for l >= 0 and "
+                           "exp(l) / (1 + exp(l)) for l < 0 never overflows")]
 
 
 LAYERS = {

@@ -9,6 +9,7 @@ and exits with status 2, "could not check", distinct from 1, "checked, and wrong
 import importlib
 import importlib.machinery
 import importlib.util
+import inspect
 import os
 import sys
 import traceback
@@ -57,14 +58,15 @@ class Student:
         except (CouldNotCheck, KeyboardInterrupt):
             raise
         except BaseException as error:  # SyntaxError, SystemExit, ...: theirs, in one line
-            where = ""
-            if isinstance(error, SyntaxError) and error.lineno:
+            if isinstance(error, SyntaxError) and error.lineno:  # its text names no place
                 where = f" ({Path(error.filename or location).name}, line {error.lineno})"
+                text = error.msg
             else:
                 where = _where(error, lambda filename: Path(filename).name != "student.py"
                                and "importlib" not in filename)
+                text = _text(error)
             raise CouldNotCheck(f"cannot import {location}: {type(error).__name__}: "
-                                f"{_text(error)}{where}") from None
+                                f"{text}{where}") from None
 
     def call(self, what, func, *args, **kwargs):
         """``func(*args, **kwargs)``, turning anything it raises (but Ctrl-C) into
@@ -74,9 +76,20 @@ class Student:
         except KeyboardInterrupt:
             raise
         except BaseException as error:  # SystemExit included: sys.exit() in their code
-            where = _where(error, lambda filename: Path(filename).resolve() == self.file)
+            folder = self.file.parent  # their file, or another of theirs beside it
+            where = (_where(error, lambda filename: Path(filename).resolve().parent == folder)
+                     or _defined_at(func))
             raise CouldNotCheck(f"{self.spec}: {what} raised {type(error).__name__}: "
                                 f"{_text(error)}{where}") from None
+
+
+def _defined_at(func):
+    """" (file.py, line n)" where ``func`` (a class, function or method) is defined, or "": for
+    an error raised before any of its lines ran, such as a call with the wrong arguments."""
+    code = getattr(func.__init__ if inspect.isclass(func) else func, "__code__", None)
+    if code is None:
+        return ""
+    return f" ({Path(code.co_filename).name}, line {code.co_firstlineno})"
 
 
 def _text(error):

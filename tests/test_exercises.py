@@ -37,7 +37,7 @@ WRONG = [  # (exercise, answer in answers/wrong.py, a fragment of the reason pri
     ("bernoulli", "BernoulliWrongSign", "a sign error?"),
     ("adam", "AdamRebinds", "params.vector was replaced by a new array"),
     ("adam", "AdamNoBiasCorrection", "every parameter moves by lr = 0.1"),
-    ("adam", "AdamEpsInsideSqrt", "the exercise's example, step 1"),
+    ("adam", "AdamEpsInsideSqrt", "where does eps enter?"),
     ("vae", "VAESum", "the sum over the batch"),
     ("vae", "VAEBetaOnlyInValue", "gradient of logvar_head.b"),
     ("vae", "VAENoReparamPathIntoLogvar", "gradient of logvar_head.W"),
@@ -89,10 +89,13 @@ def answer(tmp_path):
     ("def broken(:\n", "MyReLU", "SyntaxError"),
     ("X = 1\n", "MyReLU", "has no MyReLU"),
     ("class MyAdam:\n    def __init__(self, params):\n        pass\n", "MyAdam",
-     "raised TypeError"),
+     "raised TypeError: MyAdam.__init__() takes 2 positional arguments but 5 were given "
+     "(mine.py, line 2)"),
+    ("def numerical_gradient(f, x, h=1e-5):\n    return x * 0\n", "numerical_gradient",
+     "has no function rel_error"),
 ])
 def test_code_that_cannot_be_checked_exits_2_in_one_line(cli, answer, source, spec, fragment):
-    exercise = "adam" if spec == "MyAdam" else "relu"
+    exercise = {"MyAdam": "adam", "numerical_gradient": "difference"}.get(spec, "relu")
     status, out, err = cli("gradcheck", "--exercise", exercise, f"{answer(source)}:{spec}")
     assert status == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
     assert fragment in err, err
