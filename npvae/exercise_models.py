@@ -6,8 +6,9 @@ judged; every expected number comes from ``npvae.reference``.
 import numpy as np
 
 from . import reference
-from .exercises import N, Verdict, gradient_verdict, interface, values_verdict
-from .gradcheck import compare, numerical_gradient, rel_error, resolvable_floor
+from .exercises import (N, Verdict, gradient_verdict, interface, parameter_verdicts,
+                        values_verdict)
+from .gradcheck import compare, rel_error, resolvable_floor
 from .layers import Dense
 from .params import Parameters
 from .student import CouldNotCheck
@@ -201,15 +202,8 @@ def check_vae(student, rng):
     floor = resolvable_floor(f())
     factors = ((N, "N times the right value: the loss is a mean, so every gradient carries 1/N"),
                (1 / beta, "1/beta times the right value: beta is missing from a KL gradient"))
-    for name, value in values.items():
-        if grads[name].shape != value.shape:
-            verdicts.append(Verdict(f"gradient of {name}", False,
-                                    f"grads[{name!r}] has shape {grads[name].shape}"))
-            continue
-        row = compare(name, grads[name], numerical_gradient(f, model.params[name]), floor=floor,
-                      factors=factors)
-        verdicts.append(gradient_verdict(row, f"gradient of {name} {value.shape}",
-                                         model.grads.get(name)))
+    params = {name: model.params[name] for name in values}
+    verdicts += parameter_verdicts(f, params, grads, model.grads, factors, floor)
 
     # beta = 1, against the reference's gradients directly
     model, _, (values, x, eps) = run_vae(student, rng, 1.0)

@@ -181,15 +181,8 @@ def check_layer_exercise(exercise, student, rng):
 
     f = lambda: float(np.sum(student.call("forward", layer.forward, x) * dy))  # noqa: E731
     floor = resolvable_floor(f())
-    for key, shape in exercise.param_shapes:
-        if grads[key].shape != shape:
-            verdicts.append(Verdict(f"gradient of {key}", False,
-                                    f"grads[{key!r}] has shape {grads[key].shape}, not {shape}"))
-            continue
-        row = compare(key, grads[key], numerical_gradient(f, layer.params[key]), floor=floor,
-                      factors=BATCH_FACTORS)
-        verdicts.append(gradient_verdict(row, f"gradient of {key} {shape} by finite differences",
-                                         layer.grads.get(key)))
+    params = {key: layer.params[key] for key, _ in exercise.param_shapes}
+    verdicts += parameter_verdicts(f, params, grads, layer.grads, BATCH_FACTORS, floor)
     if returned:
         numerical = numerical_gradient(f, x)
         for name, columns in exercise.columns or ((name, slice(None)),):
@@ -199,6 +192,22 @@ def check_layer_exercise(exercise, student, rng):
                 row, f"gradient of {name} {dx[:, columns].shape} by finite differences", dx))
     if exercise.lessons is not None:
         verdicts += exercise.lessons(student, lambda: build(student, exercise.sizes))
+    return verdicts
+
+
+def parameter_verdicts(f, params, grads, answer_grads, factors, floor):
+    """For each parameter, ``grads[key]`` against centred differences of ``f()`` in
+    ``params[key]`` (perturbed in place). ``answer_grads``: the answer's own dict, to name its
+    dtype if it is float32."""
+    verdicts = []
+    for key, value in params.items():
+        if grads[key].shape != value.shape:
+            verdicts.append(Verdict(f"gradient of {key}", False, f"grads[{key!r}] has shape "
+                                    f"{grads[key].shape}, not {value.shape}"))
+            continue
+        row = compare(key, grads[key], numerical_gradient(f, value), floor=floor, factors=factors)
+        verdicts.append(gradient_verdict(row, f"gradient of {key} {value.shape} by finite "
+                                         "differences", answer_grads.get(key)))
     return verdicts
 
 

@@ -22,3 +22,12 @@ def cli(capsys):
         out, err = capsys.readouterr()
         return status, out, err
     return run
+
+
+def assert_one_line_error(status, err, *fragments):
+    """The command line's answer to a mistake: exit status 2 and one line on stderr, no
+    traceback, holding each fragment."""
+    assert status == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in err, err

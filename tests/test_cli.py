@@ -4,18 +4,13 @@ from urllib.error import URLError
 import numpy as np
 import pytest
 
+from conftest import assert_one_line_error
 from npvae import data
 from npvae.cli import main
 from npvae.data import write_idx
 
 TRAIN = ["train", "--dataset", "digits", "--hidden", "32", "--latent-dim", "2", "--quiet"]
 
-
-def assert_one_line_error(status, err, *fragments):
-    assert status == 2
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    for fragment in fragments:
-        assert fragment in err, err
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pytest
 
+from conftest import assert_one_line_error
 from npvae import VAE, Adam, evaluate, fit
 from npvae.checkpoint import CheckpointError, load_model, save_checkpoint
 from npvae.cli import one_line_warning
@@ -20,12 +21,6 @@ from npvae.train import TrainingDiverged
 
 TRAIN = ["train", "--dataset", "digits", "--hidden", "16", "--latent-dim", "2", "--quiet"]
 
-
-def assert_one_line_error(status, err, *fragments):
-    assert status == 2, err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    for fragment in fragments:
-        assert fragment in err, err
 
 
 @pytest.fixture(scope="module")
