@@ -11,10 +11,10 @@ import signal
 import sys
 import warnings
 
-from . import commands
+from . import anomaly_commands, commands
 from .checks import BROKEN, EXERCISES
 from .data import DATASETS
-from .runs import Terminated, TrainConfig
+from .runs import MAX_COLUMNS, MAX_IMAGES, MAX_ROWS, Terminated, TrainConfig
 from .train import BINARIZE, ENGINES, TrainingDiverged
 from .vae import LIKELIHOODS
 
@@ -110,24 +110,24 @@ def build_parser():
 
     sample = run_command("sample", commands.sample, "decode draws from the prior")
     option(sample, "--n", None, "how many images (a conditional run without --label: of each "
-           f"class); at most {commands.MAX_IMAGES}", shown="64, or 8 of each class",
+           f"class); at most {MAX_IMAGES}", shown="64, or 8 of each class",
            type=count)
     option(sample, "--label", None, "the class to draw (conditional runs)", shown="every class",
            type=int)
     reconstruct = run_command("reconstruct", commands.reconstruct,
                               "test images and their reconstructions")
-    option(reconstruct, "--n", 16, f"how many images, at most {commands.MAX_COLUMNS}", type=count)
+    option(reconstruct, "--n", 16, f"how many images, at most {MAX_COLUMNS}", type=count)
     interpolate = run_command("interpolate", commands.interpolate, "latent interpolation strips")
-    option(interpolate, "--pairs", 6, f"how many pairs of images, at most {commands.MAX_ROWS}",
+    option(interpolate, "--pairs", 6, f"how many pairs of images, at most {MAX_ROWS}",
            type=count)
-    option(interpolate, "--steps", 10, f"images per strip, at most {commands.MAX_COLUMNS}",
+    option(interpolate, "--steps", 10, f"images per strip, at most {MAX_COLUMNS}",
            type=count)
     run_command("latent", commands.latent, "the test set in latent space")
     evaluate = run_command("evaluate", commands.evaluate_run,
                            "test ELBO, likelihood bound, KL per dimension, active units")
     option(evaluate, "--iwae-k", None, "also the importance-weighted bound on log p(x) with K "
            "samples", shown="off", type=count, metavar="K")
-    anomaly = run_command("anomaly", commands.anomaly,
+    anomaly = run_command("anomaly", anomaly_commands.anomaly,
                           "anomaly scores and a threshold, or out-of-distribution detection")
     option(anomaly, "--percentile", 99.0, "threshold: this percentile of the training scores",
            type=float)
@@ -139,12 +139,12 @@ def build_parser():
            "files needed)", shown="none", metavar="DIR")
     option(anomaly, "--iwae-k", 10, "samples of the IWAE bound in the out-of-distribution scores",
            type=count, metavar="K")
-    uncertainty = run_command("uncertainty", commands.uncertainty,
+    uncertainty = run_command("uncertainty", anomaly_commands.uncertainty,
                               "posterior spread, decoder spread, least and most likely images")
     option(uncertainty, "--samples", 100, "draws from q(z | x) for the decoder's mean and "
            "standard deviation (at least 2)", type=count, metavar="S")
     option(uncertainty, "--n", 8, f"how many test images in each figure, at most "
-           f"{commands.MAX_COLUMNS}", type=count)
+           f"{MAX_COLUMNS}", type=count)
     option(uncertainty, "--iwae-k", 10, "samples of the IWAE bound that ranks the test images",
            type=count, metavar="K")
 

@@ -63,6 +63,9 @@ class TrainConfig:
                              "likelihood, no labels (not --likelihood gaussian or --conditional)")
 
 
+MAX_IMAGES, MAX_COLUMNS, MAX_ROWS = 400, 40, 40  # what one figure holds
+
+
 def check_at_most(name, value, limit, what):
     if value is not None and value > limit:
         raise ValueError(f"--{name} must be at most {limit}; got {value} (a figure holds at most "
