@@ -244,3 +244,26 @@ def binarize(X, random_state=None, out=None):
     rng = check_random_state(random_state)
     u = rng.random(X.shape, dtype=X.dtype, out=out)
     return np.less(u, X, out=u, casting="unsafe")  # 1.0 where u < x, else 0.0
+
+
+def is_byte_pixels(model, X):
+    """True for images kept as uint8 0/1 pixels (N, D), which training gathers batch by batch
+    into the model's dtype (``take_rows``) rather than as one float array: the full sprites set is
+    3 GB as bytes, 12 GB as float32. ValueError if such an array does not fit the model."""
+    if not (isinstance(X, np.ndarray) and X.dtype == np.uint8):
+        return False
+    if X.ndim != 2 or X.shape[1] != model.input_dim or len(X) == 0:
+        raise ValueError(f"x must be 2-D (n_samples, {model.input_dim}); got shape {X.shape}")
+    if X.max() > 1:
+        raise ValueError("uint8 images must hold pixels 0 or 1 (scale 0..255 pixels to [0, 1] "
+                         f"floats); got values up to {X.max()}")
+    return True
+
+
+def take_rows(X, rows, out):
+    """``X[rows]`` written into ``out`` (the model's dtype), as ``np.take`` does when the dtypes
+    match; uint8 pixels are converted on the way."""
+    if X.dtype == out.dtype:
+        return np.take(X, rows, axis=0, out=out)
+    np.copyto(out, X[rows], casting="safe")
+    return out
