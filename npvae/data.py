@@ -14,6 +14,8 @@ with integer labels. Shapes: X_train (N_train, D), y_train (N_train,), likewise 
   CC BY-SA 3.0, see its README): 10,000 images, the first 8,000 train and the last 2,000 test.
   ``npvae train`` falls back to it when MNIST cannot be downloaded.
 - ``load_digits_split()`` uses the 8x8 digits that ship with scikit-learn: no network, ever.
+- ``npvae.sprites.load_sprites()``: dSprites drawn with NumPy, with their generative factors
+  (``Dataset.factors_train``, ``factors_test``), or read from DeepMind's file.
 """
 
 import gzip
@@ -29,7 +31,8 @@ from .checkpoint import save_npz_atomically
 from .params import check_random_state
 
 OPENML_NAMES = {"mnist": "mnist_784", "fashion-mnist": "Fashion-MNIST"}
-DATASETS = ("mnist", "fashion-mnist", "digits", "mnist-t10k")
+SPRITES = ("sprites", "sprites-full")  # npvae.sprites: dSprites, drawn or from DeepMind's file
+DATASETS = ("mnist", "fashion-mnist", "digits", "mnist-t10k") + SPRITES
 OPENML_SIZE = 70_000  # images in each OpenML data set; the first N_TRAIN train
 N_TRAIN = 60_000
 MNIST_T10K = Path(__file__).resolve().parent / "mnist_t10k"  # the shipped MNIST test set
@@ -66,6 +69,9 @@ class Dataset(NamedTuple):
     y_test: np.ndarray
     name: str
     image_shape: tuple  # (height, width), for pictures
+    factors_train: np.ndarray = None  # (N_train, F) generative factors' classes, if known
+    factors_test: np.ndarray = None
+    factor_names: tuple = ()
 
 
 def _as_pixels(images):
@@ -225,7 +231,11 @@ def load_digits_split(test_size=0.2, random_state=0):
 
 def load_dataset(name, data_dir=None, data_home=None):
     """The command line's entry point: a data set by name, or IDX files from ``data_dir``
-    (``name`` then only labels them)."""
+    (``name`` then only labels them; for the sprites, DeepMind's dSprites file)."""
+    if name in SPRITES:
+        from .sprites import load_sprites
+
+        return load_sprites(name, data_dir)
     if data_dir is not None:
         return load_idx_dir(data_dir, name)
     if name not in DATASETS:
