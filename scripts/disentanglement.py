@@ -12,7 +12,9 @@ test set: MIG (npvae.disentanglement.mig on the posterior means, the shape count
 the negative ELBO (one noise sample per image, npvae.evaluate) and the total correlation of the
 whole test set (npvae.disentanglement.whole_set_decomposition). Writes results.json, one
 traversal figure per model (seed 0) and prints the table (mean and standard deviation over the
-seeds); with --figures, copies the traversals there as sprites-traversal-<model>.png.
+seeds); with --figures, copies the traversals there as sprites-traversal-<model>.png. For the
+first seed it also prints the KL term's three parts on the test set, whole-set against the
+training loss's minibatch estimates (MSS and MWS).
 """
 
 import argparse
@@ -33,8 +35,8 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 from npvae import VAE, Adam, FactorVAE, TCVAE, evaluate, fit, plots  # noqa: E402
 from npvae.data import DataError, load_dataset  # noqa: E402
 from npvae.disentangling_commands import traversal  # noqa: E402
-from npvae.disentanglement import (mig, posterior_means, varying,  # noqa: E402
-                                   whole_set_decomposition)
+from npvae.disentanglement import (mig, minibatch_decomposition, posterior_means,  # noqa: E402
+                                   varying, whole_set_decomposition)
 from npvae.evaluation import kl_per_dimension  # noqa: E402
 
 MODELS = {  # name: (class, options)
@@ -74,6 +76,8 @@ def train_one(name, seed, args):
             result["kl_per_dimension"] = kl[dims].tolist()
             result["dims"] = dims.tolist()
             result["image_shape"] = data.image_shape
+            for estimator in ("mss", "mws"):  # the training loss's estimates, beside the set's
+                result[estimator] = minibatch_decomposition(model, data.X_test, estimator)
     result["seconds"] = time.perf_counter() - began
     return result
 
@@ -93,7 +97,7 @@ def main():
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--hidden", type=int, nargs="*", default=[256, 256])
     parser.add_argument("--latent-dim", type=int, default=10)
-    parser.add_argument("--factorvae-gamma", type=float, default=10.0)
+    parser.add_argument("--factorvae-gamma", type=float, default=35.0)
     parser.add_argument("--jobs", type=int, default=2, help="parallel processes")
     parser.add_argument("--blas-threads", type=int, default=1, help="threads per job")
     parser.add_argument("--out", default="runs/disentanglement")
@@ -124,6 +128,16 @@ def main():
     print("each seed's MIG: " + "; ".join(
         f"{name} " + " ".join(f"{r['mig']:.3f}" for r in results if r["model"] == name)
         for name in args.models))
+    print(f"\nthe KL term's parts on the test set, seed {args.seeds[0]} (nats per image): over the "
+          "whole set (q(z) the mixture of all its posteriors), and the minibatch estimates of "
+          "the training loss (batches of 128 of it, N its size)")
+    print("| model | whole set: MI / TC / DWKL | minibatch MSS | minibatch MWS |")
+    print("|---|---|---|---|")
+    for r in results:
+        if "mss" in r:
+            parts = [" / ".join(f"{p[k]:.2f}" for k in ("mi", "tc", "dwkl"))
+                     for p in (r, r["mss"], r["mws"])]
+            print(f"| {r['model']} | {' | '.join(parts)} |")
     for r in results:
         if "traversal" not in r:
             continue

@@ -68,7 +68,7 @@ def test_the_whole_factorvae_gradient_equals_finite_differences(rng):
 
 
 def test_a_batch_step_trains_the_discriminator_and_nothing_else(rng):
-    model = FactorVAE(10, (7,), 3, dtype=np.float64, random_state=0)
+    model = FactorVAE(10, (7,), 3, discriminator_hidden=(16,), dtype=np.float64, random_state=0)
     vae_before = model.params.vector.copy()
     disc_before = model.discriminator.params.vector.copy()
     z = rng.standard_normal((16, 1)) * [1.0, 1.0, -1.0]  # three copies of one number
@@ -76,9 +76,9 @@ def test_a_batch_step_trains_the_discriminator_and_nothing_else(rng):
     assert np.array_equal(model.params.vector, vae_before)
     assert not np.array_equal(model.discriminator.params.vector, disc_before)
     first = model.discriminator_loss
-    for _ in range(300):
+    for _ in range(200):
         model.batch_step(z)
-    assert model.discriminator_loss < first  # it learns to tell the correlated codes apart
+    assert model.discriminator_loss < first - 0.01  # it learns to tell correlated codes apart
 
 
 def test_the_engine_gives_the_whole_batchs_numbers_and_steps_the_discriminator(rng):

@@ -61,9 +61,10 @@ def test_the_disentanglement_script_tabulates_and_draws(deepmind_file, tmp_path)
          "--batch-size", "16", "--out", str(out), "--figures", str(figures)],
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
-    assert [row.split(" | ")[0] for row in rows[1:]] == ["| VAE", "| beta-TCVAE MWS",
-                                                         "| FactorVAE"]
+    table, decomposition = result.stdout.split("\n\n")[:2]
+    rows = [line.split(" | ")[0] for line in table.splitlines() if line.startswith("| ")]
+    assert rows[1:] == ["| VAE", "| beta-TCVAE MWS", "| FactorVAE"]
+    assert decomposition.count("| beta-TCVAE MWS | ") == 1  # the first seed's decomposition
     runs = json.loads((out / "results.json").read_text())["runs"]
     assert len(runs) == 6 and all(0 <= r["mig"] <= 1 and r["neg_elbo"] > 0 for r in runs)
     for name in ("vae", "beta-tcvae-mws", "factorvae"):
