@@ -12,9 +12,9 @@ from .factorvae import FactorVAE
 
 __version__ = "0.1.0"
 
-__all__ = ["VAE", "TCVAE", "FactorVAE", "LossParts", "Dense", "ReLU", "Tanh", "Sigmoid", "Sequential", "Adam", "SGD",
-           "Parameters", "reference", "fit", "evaluate", "iwae_bound", "kl_per_dimension",
-           "active_units", "VAETransformer"]
+__all__ = ["VAE", "TCVAE", "FactorVAE", "LossParts", "Dense", "ReLU", "Tanh", "Sigmoid",
+           "Sequential", "Adam", "SGD", "Parameters", "reference", "fit", "evaluate", "iwae_bound",
+           "kl_per_dimension", "active_units", "VAETransformer"]
 
 
 def __getattr__(name):

@@ -2,7 +2,7 @@
 
 The VAE's loss per example is the ELBO's plus gamma times the discriminator's estimate of the
 total correlation,
-    loss_i = rec_i + beta KL(q(z | x_i) || p(z)) + gamma t(z_i)                 (beta = 1: the paper)
+    loss_i = rec_i + beta KL(q(z | x_i) || p(z)) + gamma t(z_i)          (beta = 1: the paper)
 where t is the logit of a discriminator (``npvae.discriminator``) trained, in turn, to tell the
 batch's codes z from the same codes with each column shuffled on its own. The gradient of the
 gamma term flows through the discriminator into z:

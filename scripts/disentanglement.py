@@ -83,7 +83,8 @@ def train_one(name, seed, args):
 
 
 def summary(values):
-    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values) if len(values) > 1 else 0:.3f}"
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.3f} ± {spread:.3f}"
 
 
 def main():
@@ -119,7 +120,7 @@ def main():
     print(f"{args.dataset}, {'-'.join(map(str, ['D', *args.hidden, args.latent_dim]))}, "
           f"{args.epochs} epochs, seeds {' '.join(map(str, args.seeds))}: mean ± standard "
           f"deviation over the seeds, test set ({minutes:.1f} minutes with {args.jobs} jobs)")
-    print(f"| model | MIG | test negative ELBO (nats) | total correlation (nats) |")
+    print("| model | MIG | test negative ELBO (nats) | total correlation (nats) |")
     print("|---|---|---|---|")
     for name in args.models:
         runs = [r for r in results if r["model"] == name]

@@ -1,3 +1,4 @@
+import json
 import pickle
 
 import numpy as np
@@ -127,3 +128,29 @@ def test_a_checkpoint_without_the_discriminator_is_refused(tmp_path):
     np.savez(path, **arrays)
     with pytest.raises(CheckpointError, match="discriminator's arrays do not match"):
         load_model(path)
+
+
+def test_the_command_line_trains_and_resumes_a_factorvae(tmp_path, cli):
+    run = str(tmp_path / "run")
+    options = ["--dataset", "digits", "--hidden", "16", "--latent-dim", "2", "--quiet"]
+    status, out, err = cli("train", *options, "--model", "factorvae", "--epochs", "1",
+                           "--out", run)
+    assert status == 0 and "64-16-2, factorvae" in out, err
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (config["model"], config["beta"], config["gamma"]) == ("factorvae", 1.0, 10.0)
+    status, out, err = cli("train", "--out", run, "--epochs", "2", "--resume", "--quiet")
+    assert status == 0 and "epoch   2/2" in out, err
+    status, _, err = cli("train", "--out", run, "--epochs", "3", "--resume", "--gamma", "3")
+    assert status == 2 and "--gamma 3.0 (the run has 10.0)" in err
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--alpha", "2"], "--alpha is an option of --model tcvae, not of --model vae"),
+    (["--model", "factorvae", "--estimator", "mws"], "--estimator is an option of --model tcvae"),
+    (["--model", "tcvae", "--engine", "reference"], "--engine reference trains the VAE of"),
+    (["--model", "tcvae", "--gamma", "-1"], "--gamma must be a finite number >= 0"),
+    (["--model", "gan"], "invalid choice: 'gan'"),
+])
+def test_model_flags_that_do_not_fit_are_one_line_errors(flags, message, cli, tmp_path):
+    status, _, err = cli("train", "--dataset", "digits", "--out", str(tmp_path / "r"), *flags)
+    assert status == 2 and len(err.strip().splitlines()) == 1 and message in err, err
