@@ -30,11 +30,13 @@ def check_codes_and_factors(codes, factors):
     if factors.ndim != 2 or len(factors) != len(codes) or factors.shape[1] == 0:
         raise ValueError(f"factors must be 2-D (n_samples, n_factors) with the {len(codes)} rows "
                          f"of codes; got shape {factors.shape}")
-    if not np.issubdtype(factors.dtype, np.integer):
-        raise ValueError(f"factors must hold integer classes; got dtype {factors.dtype}")
+    if not (np.issubdtype(factors.dtype, np.number) and np.isfinite(factors).all()):
+        raise ValueError("factors must hold finite numbers, one class per distinct value; got "
+                         f"dtype {factors.dtype}")
     if not np.isfinite(codes).all():
         raise ValueError("codes must be finite; got NaN or inf")
-    return codes, factors
+    classes = np.stack([np.unique(f, return_inverse=True)[1] for f in factors.T], axis=1)
+    return codes, classes.reshape(factors.shape)  # each distinct value a class 0, 1, ...
 
 
 def histogram_discretize(codes, n_bins=20):
@@ -63,6 +65,7 @@ def factor_entropies(factors):
 
 def mig_per_factor(codes, factors, n_bins=20):
     """Each factor's normalized gap (F,), the information matrix (K, F) and the entropies (F,)."""
+    codes, factors = check_codes_and_factors(codes, factors)
     info = mutual_information(codes, factors, n_bins)
     entropy = factor_entropies(factors)
     if (entropy <= 0).any():
@@ -78,8 +81,9 @@ def varying(factors):
 
 
 def mig(codes, factors, n_bins=20):
-    """The mutual information gap of posterior means ``codes`` (N, K) for integer ``factors``
-    (N, F): a float in [0, 1] (see the module docstring)."""
+    """The mutual information gap of posterior means ``codes`` (N, K) for ``factors`` (N, F), the
+    factors' classes (integers; any numbers will do, each distinct value a class, as
+    ``mutual_info_score`` takes them): a float in [0, 1] (see the module docstring)."""
     return float(mig_per_factor(codes, factors, n_bins)[0].mean())
 
 

@@ -28,6 +28,7 @@ def disentanglement_lib_mig(mus_train, ys_train, num_bins=20):
     return np.mean(np.divide(sorted_m[0, :] - sorted_m[1, :], entropy[:]))
 
 
+@pytest.mark.filterwarnings("ignore:Clustering metrics expects discrete values")  # its floats
 @pytest.mark.parametrize("n_bins", [20, 7])
 def test_mig_is_disentanglement_libs(rng, n_bins):
     factors = np.stack([rng.integers(0, 3, 500), rng.integers(0, 10, 500),
@@ -37,6 +38,7 @@ def test_mig_is_disentanglement_libs(rng, n_bins):
                              + rng.standard_normal(500), rng.exponential(size=500)])
     expected = disentanglement_lib_mig(codes.T, factors.T, n_bins)
     assert mig(codes, factors, n_bins) == pytest.approx(expected, rel=1e-12)
+    assert mig(codes, factors * 0.5, n_bins) == pytest.approx(expected, rel=1e-12)  # as labels
     assert 0.1 < expected < 1
 
 
@@ -52,7 +54,7 @@ def test_a_code_per_factor_scores_one_and_a_rotation_less(rng):
 @pytest.mark.parametrize("codes, factors, message", [
     (np.zeros((5, 1)), np.zeros((5, 1), int), "at least 2 codes"),
     (np.zeros((5, 2)), np.zeros((4, 1), int), "with the 5 rows"),
-    (np.zeros((5, 2)), np.zeros((5, 1)), "integer classes"),
+    (np.zeros((5, 2)), np.full((5, 1), np.nan), "factors must hold finite numbers"),
     (np.zeros((5, 2)), np.zeros((5, 1), int), "at least two values"),
 ])
 def test_bad_input_is_one_clear_error(codes, factors, message):
