@@ -89,18 +89,19 @@ def test_the_whole_set_decomposition_follows_its_definition(trained):
 
 
 def test_minibatch_estimates_beside_the_whole_set(trained):
-    """The honest check: MSS estimates q(z) itself, MWS (the paper's 1 / (B N)) q(z) / N, so
-    MWS's terms are off by constants: log q(z) low by about log N, log prod_d q(z_d) by K log N.
-    All three telescope to the same sampled KL."""
+    """The honest check. MSS estimates q(z) itself. MWS's 1 / (B N) makes each marginal q(z_d),
+    an average over the batch divided by N again, about N times too small, and the joint q(z)
+    between B and N times too small (B when each z_i lies in its own posterior alone, N when
+    the posteriors overlap as much as the marginals). All three telescope to the sampled KL."""
     model, X = trained
-    n, k = len(X), model.latent_dim
+    n, k, b = len(X), model.latent_dim, 128
     whole = whole_set_decomposition(model, X)
-    mss, mws = (minibatch_decomposition(model, X, e, batch_size=128) for e in ("mss", "mws"))
+    mss, mws = (minibatch_decomposition(model, X, e, batch_size=b) for e in ("mss", "mws"))
     for parts in (mss, mws):
         assert sum(parts.values()) == pytest.approx(whole["kl_sampled"], rel=1e-9)
     assert abs(mss["mi"] - whole["mi"]) < 0.5 and abs(mss["tc"] - whole["tc"]) < 0.5
-    assert mws["tc"] - whole["tc"] == pytest.approx((k - 1) * math.log(n), abs=1.0)
     assert mws["dwkl"] - whole["dwkl"] == pytest.approx(-k * math.log(n), abs=1.0)
+    assert math.log(b) - 1 < mws["mi"] - whole["mi"] < math.log(n) + 1
 
 
 def test_evaluating_a_tcvae_needs_no_dataset_size_beyond_the_set(trained):
