@@ -7,12 +7,14 @@ from .params import Parameters
 from .evaluation import active_units, evaluate, iwae_bound, kl_per_dimension
 from .train import fit
 from .vae import VAE, LossParts
+from .tcvae import TCVAE
+from .factorvae import FactorVAE
 
 __version__ = "0.1.0"
 
-__all__ = ["VAE", "LossParts", "Dense", "ReLU", "Tanh", "Sigmoid", "Sequential", "Adam", "SGD",
-           "Parameters", "reference", "fit", "evaluate", "iwae_bound", "kl_per_dimension",
-           "active_units", "VAETransformer"]
+__all__ = ["VAE", "TCVAE", "FactorVAE", "LossParts", "Dense", "ReLU", "Tanh", "Sigmoid",
+           "Sequential", "Adam", "SGD", "Parameters", "reference", "fit", "evaluate", "iwae_bound",
+           "kl_per_dimension", "active_units", "VAETransformer"]
 
 
 def __getattr__(name):

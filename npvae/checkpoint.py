@@ -69,6 +69,8 @@ def save_checkpoint(path, model, optimizer, epoch, history, train_config):
     arrays = {"params": model.params.vector, "meta": np.array(json.dumps(meta))}
     for key, value in optimizer.state_dict().items():
         arrays[f"optimizer.{key}"] = np.asarray(value)
+    for key, value in model_state_arrays(model).items():  # issue 17 hook: FactorVAE's
+        arrays[f"model.{key}"] = np.asarray(value)  # discriminator and its Adam
     save_npz_atomically(path, **arrays)
 
 
@@ -111,6 +113,8 @@ def read_checkpoint(path):
         raise CheckpointError(f"{path}: its parameters are not a float vector")
     optimizer_state = {key.split(".", 1)[1]: value for key, value in arrays.items()
                        if key.startswith("optimizer.")}
+    meta["model_arrays"] = {key.split(".", 1)[1]: value for key, value in arrays.items()
+                            if key.startswith("model.")}  # (not saved in the JSON)
     return meta, params, optimizer_state
 
 
@@ -138,6 +142,11 @@ def restore(model, optimizer, path):
             raise CheckpointError(f"{path}: optimizer state does not match")
         optimizer.load_state_dict(optimizer_state)
     model.params.vector[...] = params
+    if hasattr(model, "load_state_arrays") or meta["model_arrays"]:  # issue 17 hook
+        try:
+            model.load_state_arrays(meta["model_arrays"])
+        except (AttributeError, ValueError) as error:
+            raise CheckpointError(f"{path}: {error}") from None
     try:
         model.rng.bit_generator.state = meta["rng"]
     except (TypeError, ValueError, KeyError) as error:
@@ -145,11 +154,31 @@ def restore(model, optimizer, path):
     return meta
 
 
+def model_state_arrays(model):
+    """What a model keeps beyond its parameter vector (``CoupledVAE.state_arrays``): {} for a
+    VAE."""
+    return model.state_arrays() if hasattr(model, "state_arrays") else {}
+
+
+def model_from_config(config):
+    """A new model of the class ``config["model"]`` names (a VAE if it names none), built from
+    the rest of the config."""
+    from .factorvae import FactorVAE
+    from .tcvae import TCVAE
+
+    config = dict(config)
+    kind = config.pop("model", None)
+    classes = {None: VAE, "tcvae": TCVAE, "factorvae": FactorVAE}
+    if kind not in classes:
+        raise ValueError(f"unknown model {kind!r}")
+    return classes[kind](**config)
+
+
 def load_model(path):
     """A new VAE with the checkpoint's architecture, parameters and Generator; (model, meta)."""
     meta, _, _ = read_checkpoint(path)
     try:
-        model = VAE(**meta["model"])
+        model = model_from_config(meta["model"])
     except (TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: bad model configuration ({error})") from None
     meta = restore(model, None, path)

@@ -16,8 +16,11 @@ from .exercise_models import MODELS
 from .exercises import LAYERS, Verdict, build, check_layer_exercise, format_verdicts
 from .gradcheck import (DEFAULT_H, DEFAULT_TOL, check_array, check_layer, check_model,
                         format_report, resolvable_floor)
+from .discriminator import LeakyReLU, permute_dims
+from .factorvae import FactorVAE
 from .layers import Dense, ReLU, Sigmoid, Tanh
 from .student import CouldNotCheck
+from .tcvae import TCVAE
 
 
 def away_from_kink(rng, shape, margin=0.1):
@@ -110,6 +113,36 @@ def standard_sections(random_state=0):
         rows = check_model(model, x, eps)
         sections.append(Section(f"Whole VAE 12-8-6-3, {likelihood} likelihood, beta 0.7", rows,
                                 note=kink_note(model, x, eps, rows)))
+    return sections + disentangling_sections(rng)
+
+
+def disentangling_sections(rng):
+    """beta-TCVAE (both estimators), LeakyReLU, FactorVAE's discriminator (into z and into its
+    own weights) and the whole FactorVAE. Tanh networks: no kinks."""
+    sections = [Section("LeakyReLU(0.2)", check_layer(LeakyReLU(0.2), away_from_kink(rng, (3, 5)),
+                                                      random_state=rng))]
+    x, eps = rng.random((6, 12)), rng.standard_normal((6, 3))
+    for estimator in ("mss", "mws"):
+        model = TCVAE(12, (8,), 3, alpha=0.5, beta=4.0, gamma=1.5, estimator=estimator,
+                      dataset_size=40, dtype=np.float64, random_state=rng, activation="tanh")
+        sections.append(Section(f"Whole beta-TCVAE 12-8-3, {estimator.upper()}, alpha 0.5, "
+                                "beta 4, gamma 1.5", check_model(model, x, eps)))
+    model = FactorVAE(12, (8,), 3, gamma=5.0, discriminator_hidden=(7, 6), dtype=np.float64,
+                      random_state=rng, activation="tanh")
+    disc = model.discriminator
+    z, w = away_from_kink(rng, (6, 3)), rng.standard_normal(6)
+    disc.forward(z)
+    dz = disc.backward(w).copy()
+    rows = check_function(lambda: np.dot(disc.forward(z), w), {"z": z}, {"z": dz})
+    shuffled = permute_dims(z, rng)
+    disc.loss_and_grads(z, shuffled)
+    grads = {name: disc.params.grads[name].copy() for name in disc.params.names}
+    loss = lambda: disc.loss_and_grads(z, shuffled)  # noqa: E731
+    rows += [check_array(name, loss, disc.params.values[name], grads[name],
+                         floor=resolvable_floor(loss())) for name in disc.params.names]
+    sections += [Section("FactorVAE discriminator 3-7-6-1: t(z) into z, its loss into its weights",
+                         rows),
+                 Section("Whole FactorVAE 12-8-3, gamma 5", check_model(model, x, eps))]
     return sections
 
 

@@ -1,5 +1,5 @@
 """The ``npvae`` command line: train, evaluate, sample, reconstruct, interpolate, latent, anomaly,
-uncertainty, gradcheck. The commands themselves are in ``npvae.commands``; run folders in
+uncertainty, traverse, gradcheck. The commands themselves are in ``npvae.commands``; run folders in
 ``npvae.runs``.
 
 Errors in what a user typed or pointed at print one line on stderr and exit with status 2.
@@ -11,11 +11,13 @@ import signal
 import sys
 import warnings
 
-from . import anomaly_commands, commands
+from . import anomaly_commands, commands, disentangling_commands
 from .checks import BROKEN, EXERCISES
 from .data import DATASETS
 from .runs import MAX_COLUMNS, MAX_IMAGES, MAX_ROWS, Terminated, TrainConfig
 from .train import BINARIZE, ENGINES, TrainingDiverged
+from .disentangling_commands import MODELS
+from .tcvae import ESTIMATORS
 from .vae import LIKELIHOODS
 
 
@@ -67,7 +69,8 @@ def build_parser():
            "out, mnist, or mnist-t10k when MNIST cannot be downloaded",
            shown="mnist", choices=DATASETS)
     option(train, "--data-dir", None, "a folder of MNIST-format IDX files to train on instead "
-           "of a download", shown="none")
+           "of a download; for the sprites, DeepMind's dSprites .npz (or its folder)",
+           shown="none")
     option(train, "--epochs", None, "total epochs (with --resume: train until there are this "
            "many)", shown=d.epochs, type=count)
     option(train, "--batch-size", None, "examples per batch", shown=d.batch_size, type=count)
@@ -76,8 +79,17 @@ def build_parser():
            "decoder", shown=d.hidden, type=count, nargs="*")
     option(train, "--latent-dim", None, "K, the latent dimensions", shown=d.latent_dim,
            type=count)
-    option(train, "--beta", None, "weight of the KL term (1: the ELBO)", shown=d.beta,
+    option(train, "--model", None, "vae; tcvae, beta-TCVAE (Chen et al. 2018); factorvae, "
+           "FactorVAE (Kim & Mnih 2018)", shown=d.model, choices=MODELS)
+    option(train, "--beta", None, "weight of the KL term (1: the ELBO); tcvae: of the total "
+           "correlation", shown="1; 6 for tcvae", type=float)
+    option(train, "--alpha", None, "tcvae: weight of the index-code mutual information",
+           shown=1.0, type=float)
+    option(train, "--gamma", None, "tcvae: weight of the dimension-wise KL; factorvae: of the "
+           "discriminator's total correlation", shown="1 for tcvae, 10 for factorvae",
            type=float)
+    option(train, "--estimator", None, "tcvae: the minibatch estimate of q(z), stratified (mss) "
+           "or weighted (mws) sampling", shown="mss", choices=ESTIMATORS)
     option(train, "--likelihood", None, "bernoulli (data in [0, 1]) or gaussian",
            shown=d.likelihood, choices=LIKELIHOODS)
     option(train, "--binarize", None, "targets: grey levels (none), one Bernoulli sample "
@@ -139,6 +151,12 @@ def build_parser():
            "files needed)", shown="none", metavar="DIR")
     option(anomaly, "--iwae-k", 10, "samples of the IWAE bound in the out-of-distribution scores",
            type=count, metavar="K")
+    traverse = run_command("traverse", disentangling_commands.traverse,
+                           "latent traversals, one row per latent dimension, sorted by KL")
+    option(traverse, "--steps", 9, "images per row, at most 40", type=count)
+    option(traverse, "--limit", 2.5, "each dimension goes from -LIMIT to +LIMIT", type=float)
+    option(traverse, "--index", 0, "the test image whose posterior mean the rows start from",
+           type=int)
     uncertainty = run_command("uncertainty", anomaly_commands.uncertainty,
                               "posterior spread, decoder spread, least and most likely images")
     option(uncertainty, "--samples", 100, "draws from q(z | x) for the decoder's mean and "

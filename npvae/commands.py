@@ -17,6 +17,7 @@ from .checkpoint import CheckpointError, read_checkpoint, write_text_atomically
 from .checks import (BROKEN, EXERCISES, Section, broken, judge, report, standard_sections,
                      user_layer_rows)
 from .data import DownloadError, load_dataset
+from .disentangling_commands import build_model, disentanglement_report, fill_model_defaults
 from .evaluation import active_units, evaluate, iwae_bound, kl_per_dimension
 from .runs import (MAX_COLUMNS, MAX_IMAGES, MAX_ROWS, Terminated, TrainConfig, check_at_most,
                    labels_for, open_run, save_figure, test_set, without_class, write_history)
@@ -27,7 +28,7 @@ from .vae import VAE
 
 TRAIN_OPTIONS = ("dataset", "data_dir", "epochs", "batch_size", "lr", "hidden", "latent_dim",
                  "beta", "likelihood", "binarize", "warmup", "dtype", "seed", "conditional",
-                 "holdout_class", "engine")
+                 "holdout_class", "engine", "model", "alpha", "gamma", "estimator")
 
 
 def given_options(args):
@@ -107,6 +108,7 @@ def train(args):
         full = load_dataset(config.dataset, config.data_dir)
     else:
         config = TrainConfig(**given)
+        fill_model_defaults(config, given)  # issue 17 hook: --model's own options
         config.check()
         if args.out:
             check_out_folder(Path(args.out))
@@ -119,12 +121,14 @@ def train(args):
     n_classes = int(full.y_train.max()) + 1 if config.conditional else 0
     model = VAE(data.X_train.shape[1], config.hidden, config.latent_dim, config.likelihood,
                 config.beta, np.dtype(config.dtype), config.seed, n_classes=n_classes)
+    model = build_model(config, model, len(data.X_train))  # issue 17 hook: --model
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomically(out / "config.json", json.dumps(asdict(config), indent=1))
     held_out = "" if config.holdout_class is None else f" (class {config.holdout_class} held out)"
     sizes = "-".join(map(str, (model.input_dim, *config.hidden, config.latent_dim)))
     print(f"training {config.dataset}: {len(data.X_train)} train, {len(data.X_test)} test "
-          f"images{held_out}; {sizes}{', conditional' if n_classes else ''}, "
+          f"images{held_out}; {sizes}{', conditional' if n_classes else ''}"
+          f"{'' if config.model == 'vae' else ', ' + config.model}, "
           f"{len(model.params):,} parameters; run folder {out}")
 
     def report_epoch(history):
@@ -273,7 +277,8 @@ def latent(args):
 
 def evaluate_run(args):
     model, config = open_run(args.run)
-    X_test, y_test = test_set(config)
+    data = load_dataset(config.dataset, config.data_dir)  # (once: its factors, if it has them)
+    X_test, y_test = test_targets(data.X_test, config.binarize), data.y_test
     y = labels_for(model, y_test)
     result = evaluate(model, X_test, random_state=args.seed, y=y)
     print(f"test negative ELBO {result['loss']:.3f} nats per example "
@@ -292,6 +297,8 @@ def evaluate_run(args):
                                 f"{model.latent_dim} active)", "latent dimension k",
                                 "KL (nats per example)"),
                 Path(args.run) / "kl_per_dimension.png")
+    if data.factors_test is not None and not model.n_classes:  # issue 17 hook: MIG, KL parts
+        disentanglement_report(model, data, X_test, args.seed)
     return 0
 
 

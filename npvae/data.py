@@ -14,6 +14,8 @@ with integer labels. Shapes: X_train (N_train, D), y_train (N_train,), likewise 
   CC BY-SA 3.0, see its README): 10,000 images, the first 8,000 train and the last 2,000 test.
   ``npvae train`` falls back to it when MNIST cannot be downloaded.
 - ``load_digits_split()`` uses the 8x8 digits that ship with scikit-learn: no network, ever.
+- ``npvae.sprites.load_sprites()``: dSprites drawn with NumPy, with their generative factors
+  (``Dataset.factors_train``, ``factors_test``), or read from DeepMind's file.
 """
 
 import gzip
@@ -29,7 +31,8 @@ from .checkpoint import save_npz_atomically
 from .params import check_random_state
 
 OPENML_NAMES = {"mnist": "mnist_784", "fashion-mnist": "Fashion-MNIST"}
-DATASETS = ("mnist", "fashion-mnist", "digits", "mnist-t10k")
+SPRITES = ("sprites", "sprites-full")  # npvae.sprites: dSprites, drawn or from DeepMind's file
+DATASETS = ("mnist", "fashion-mnist", "digits", "mnist-t10k") + SPRITES
 OPENML_SIZE = 70_000  # images in each OpenML data set; the first N_TRAIN train
 N_TRAIN = 60_000
 MNIST_T10K = Path(__file__).resolve().parent / "mnist_t10k"  # the shipped MNIST test set
@@ -66,6 +69,9 @@ class Dataset(NamedTuple):
     y_test: np.ndarray
     name: str
     image_shape: tuple  # (height, width), for pictures
+    factors_train: np.ndarray = None  # (N_train, F) generative factors' classes, if known
+    factors_test: np.ndarray = None
+    factor_names: tuple = ()
 
 
 def _as_pixels(images):
@@ -225,7 +231,11 @@ def load_digits_split(test_size=0.2, random_state=0):
 
 def load_dataset(name, data_dir=None, data_home=None):
     """The command line's entry point: a data set by name, or IDX files from ``data_dir``
-    (``name`` then only labels them)."""
+    (``name`` then only labels them; for the sprites, DeepMind's dSprites file)."""
+    if name in SPRITES:
+        from .sprites import load_sprites
+
+        return load_sprites(name, data_dir)
     if data_dir is not None:
         return load_idx_dir(data_dir, name)
     if name not in DATASETS:
@@ -244,3 +254,26 @@ def binarize(X, random_state=None, out=None):
     rng = check_random_state(random_state)
     u = rng.random(X.shape, dtype=X.dtype, out=out)
     return np.less(u, X, out=u, casting="unsafe")  # 1.0 where u < x, else 0.0
+
+
+def is_byte_pixels(model, X):
+    """True for images kept as uint8 0/1 pixels (N, D), which training gathers batch by batch
+    into the model's dtype (``take_rows``) rather than as one float array: the full sprites set is
+    3 GB as bytes, 12 GB as float32. ValueError if such an array does not fit the model."""
+    if not (isinstance(X, np.ndarray) and X.dtype == np.uint8):
+        return False
+    if X.ndim != 2 or X.shape[1] != model.input_dim or len(X) == 0:
+        raise ValueError(f"x must be 2-D (n_samples, {model.input_dim}); got shape {X.shape}")
+    if X.max() > 1:
+        raise ValueError("uint8 images must hold pixels 0 or 1 (scale 0..255 pixels to [0, 1] "
+                         f"floats); got values up to {X.max()}")
+    return True
+
+
+def take_rows(X, rows, out):
+    """``X[rows]`` written into ``out`` (the model's dtype), as ``np.take`` does when the dtypes
+    match; uint8 pixels are converted on the way."""
+    if X.dtype == out.dtype:
+        return np.take(X, rows, axis=0, out=out)
+    np.copyto(out, X[rows], casting="safe")
+    return out

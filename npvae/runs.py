@@ -43,6 +43,10 @@ class TrainConfig:
     holdout_class: int = None  # leave this class out of training (anomaly detection)
     engine: str = "fast"  # fast (two cores) or reference (npvae/reference.py, plain and slow)
     image_shape: tuple = None  # (height, width), filled in from the data set
+    model: str = "vae"  # vae, tcvae (beta-TCVAE) or factorvae (npvae.disentangling_commands)
+    alpha: float = None  # tcvae: weight of the mutual information (default 1)
+    gamma: float = None  # tcvae: of the dimension-wise KL (1); factorvae: of the TC (10)
+    estimator: str = None  # tcvae: mss or mws
 
     def check(self):
         positive = [("epochs", self.epochs), ("batch-size", self.batch_size),

@@ -13,7 +13,8 @@ from tqdm.auto import tqdm
 
 from . import reference
 from .checkpoint import restore, save_checkpoint
-from .data import binarize
+from .coupled import CoupledParallel
+from .data import binarize, is_byte_pixels, take_rows
 from .evaluation import evaluate
 from .optim import Adam, ReferenceAdam
 from .parallel import DataParallel
@@ -98,27 +99,36 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
     if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, (int, np.integer)) \
             or warmup_epochs < 0:
         raise ValueError(f"warmup_epochs must be an integer >= 0; got {warmup_epochs!r}")
-    X_train = model.check_input(X_train)
+    # issue 17 hook: 0/1 pixels kept as uint8 (the full sprites set, 3 GB as bytes) stay bytes,
+    # each batch made floats as it is gathered
+    X_train = X_train if is_byte_pixels(model, X_train) else model.check_input(X_train)
     y_train = model.check_labels(y_train, len(X_train)) if model.n_classes else None
     if X_test is not None:
         X_test = test_targets(model.check_input(X_test), binarize_mode)
         y_test = model.check_labels(y_test, len(X_test)) if model.n_classes else None
     if engine == "reference":
+        if getattr(model, "couples_rows", False):  # issue 17 hook
+            raise ValueError("the reference engine trains the VAE of npvae/reference.py; "
+                             f"a {type(model).__name__} trains with engine='fast'")
         backprop = ReferencePass(model)
         optimizer = optimizer or ReferenceAdam(model.params, lr=lr)
     else:
-        backprop = DataParallel(model)  # each batch in two shares of rows, one per core
+        # each batch in two shares of rows, one per core; a loss that couples the rows
+        # (TCVAE, FactorVAE) in the three stages of npvae.coupled (issue 17 hook)
+        engine_class = CoupledParallel if getattr(model, "couples_rows", False) else DataParallel
+        backprop = engine_class(model)
         optimizer = optimizer or Adam(model.params, lr=lr, work=backprop.spare)
     history, start_epoch = [], 0
     if resume:
         meta = restore(model, optimizer, checkpoint_path)
         history, start_epoch = meta["history"], meta["epoch"]
-    if binarize_mode == "static":  # one fixed sample, the same in a resumed run
+    # one fixed sample, the same in a resumed run (0/1 bytes are a sample of themselves)
+    if binarize_mode == "static" and X_train.dtype == model.dtype:
         X_train = binarize(X_train, random_state=1)
     n = len(X_train)
     # reused for every batch (fresh memory each step costs page faults): the gathered rows, and
     # their Bernoulli sample for dynamic binarization
-    batch = np.empty((min(batch_size, n), X_train.shape[1]), X_train.dtype)
+    batch = np.empty((min(batch_size, n), X_train.shape[1]), model.dtype)
     sample = np.empty_like(batch)
     trained_below_cap = False  # reaching the cap after that is divergence
     for epoch in range(start_epoch, epochs):
@@ -131,7 +141,7 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
         with backprop.blas_per_thread():
             for i, start in enumerate(bar):
                 rows = order[start:start + batch_size]
-                xb = np.take(X_train, rows, axis=0, out=batch[:len(rows)])  # (B, D)
+                xb = take_rows(X_train, rows, batch[:len(rows)])  # (B, D)
                 if binarize_mode == "dynamic":
                     xb = binarize(xb, model.rng, out=sample[:len(rows)])
                 yb = None if y_train is None else y_train[rows]

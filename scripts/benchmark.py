@@ -1,6 +1,7 @@
 """Time one training epoch of npvae against the same model in PyTorch, on the same CPU threads.
 
     python scripts/benchmark.py [--threads 2] [--runs 3] [--data-dir DIR] [--reference-engine]
+                                [--steps 200] [--paper-discriminator]
 
 Model 784-400-400-20, Bernoulli (grey-level BCE), Adam 1e-3, batch 128, 60,000 examples per epoch
 (random pixels unless --data-dir names MNIST-format IDX files; speed does not depend on the
@@ -14,6 +15,12 @@ with an optimizer that changes nothing: the forward and backward passes alone, t
 update costs. Without PyTorch installed the comparison is skipped and said so. With
 --reference-engine, one more epoch (once, in the first run) trains with `fit(engine="reference")`:
 npvae/reference.py's plain functions, to say how much the speed tricks buy.
+
+The disentangling models' steps: a beta-TCVAE step (MSS) and a FactorVAE step (its default
+discriminator, 2 x 256) against a plain VAE step of the same 784-400-400-20 model at batch 128,
+each timed as `fit` runs it (engine, Adam, the discriminator's own step) over --steps batches,
+alternating in each run; the table gives the median ratio. With --paper-discriminator, once, a
+FactorVAE with Kim & Mnih's 6 x 1000 discriminator too.
 """
 
 import argparse
@@ -24,7 +31,7 @@ import tracemalloc
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from npvae import VAE, evaluate, fit
+from npvae import VAE, FactorVAE, TCVAE, evaluate, fit
 from npvae.data import DataError, load_idx_dir
 
 SIZES = (784, 400, 400, 20)
@@ -107,6 +114,23 @@ def torch_epoch(X, seed):
     return time.perf_counter() - began
 
 
+def disentangling_step(X, kind, steps, seed):
+    """Seconds per training step (batch 128, fit's engine and Adam) of a model of SIZES: "vae",
+    "tcvae" (MSS), "factorvae" (default discriminator) or "factorvae-paper" (6 x 1000)."""
+    D, H1, H2, K = SIZES
+    X = X[:steps * 128]
+    if kind == "vae":
+        model = VAE(D, (H1, H2), K, random_state=seed)
+    elif kind == "tcvae":
+        model = TCVAE(D, (H1, H2), K, dataset_size=len(X), random_state=seed)
+    else:
+        hidden = (1000,) * 6 if kind == "factorvae-paper" else (256, 256)
+        model = FactorVAE(D, (H1, H2), K, discriminator_hidden=hidden, random_state=seed)
+    began = time.perf_counter()
+    fit(model, X, epochs=1, batch_size=128, lr=1e-3)
+    return (time.perf_counter() - began) / steps
+
+
 def peak_training_memory(X):
     """Peak bytes NumPy allocates during one epoch, beyond the data set itself (tracemalloc)."""
     model = VAE(784, SIZES[1:3], SIZES[3], random_state=0)
@@ -125,6 +149,10 @@ def main():
     parser.add_argument("--data-dir", help="MNIST-format IDX files instead of random pixels")
     parser.add_argument("--reference-engine", action="store_true",
                         help="also time one epoch of fit(engine='reference')")
+    parser.add_argument("--steps", type=int, default=200,
+                        help="batches per timing of the disentangling models' steps")
+    parser.add_argument("--paper-discriminator", action="store_true",
+                        help="also time FactorVAE with Kim & Mnih's 6 x 1000 discriminator once")
     args = parser.parse_args()
     try:
         X, X_test = data(args)
@@ -138,6 +166,7 @@ def main():
         torch_version = None
     times = {"npvae float32": [], "npvae float64": [], "PyTorch float32": [],
              "npvae float32, no Adam step": [], "GEMM floor": [], "reference engine": []}
+    steps = {"vae": [], "tcvae": [], "factorvae": [], "factorvae-paper": []}
     with threadpool_limits(args.threads):
         for run in range(args.runs):
             times["GEMM floor"].append(gemm_floor(len(X)))
@@ -150,6 +179,11 @@ def main():
             if args.reference_engine and run == 0:
                 reference = npvae_epoch(X, np.float32, run, engine="reference")[0]
                 times["reference engine"].append(reference)
+            for kind in ("vae", "tcvae", "factorvae"):
+                steps[kind].append(disentangling_step(X, kind, args.steps, run))
+            if args.paper_discriminator and run == 0:
+                steps["factorvae-paper"].append(disentangling_step(X, "factorvae-paper",
+                                                                   args.steps, run))
         _, model = npvae_epoch(X, np.float32, 0)
         eval_times = []
         for _ in range(args.runs):
@@ -186,6 +220,15 @@ def main():
     for name, t in times.items():
         if t:
             print(f"  {name} runs: {', '.join(f'{s:.2f}' for s in t)}")
+    print(f"training steps of the same model at batch 128, fit's engine, {args.steps} per timing "
+          "(ratios to the plain VAE's step of the same run, median):")
+    for kind, name in (("tcvae", "beta-TCVAE (MSS)"), ("factorvae", "FactorVAE, 2 x 256"),
+                       ("factorvae-paper", "FactorVAE, 6 x 1000")):
+        if steps[kind]:
+            ratios = [t / v for t, v in zip(steps[kind], steps["vae"])]
+            print(f"  {name:<22} {statistics.median(steps[kind]) * 1e3:7.2f} ms  "
+                  f"{name.split(',')[0]} / VAE = {statistics.median(ratios):.2f}")
+    print(f"  {'plain VAE':<22} {statistics.median(steps['vae']) * 1e3:7.2f} ms")
 
 
 if __name__ == "__main__":

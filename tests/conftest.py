@@ -31,3 +31,19 @@ def assert_one_line_error(status, err, *fragments):
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
     for fragment in fragments:
         assert fragment in err, err
+
+
+@pytest.fixture
+def deepmind_file(tmp_path):
+    """A folder with a small file in DeepMind's dSprites format (keys imgs, latents_classes,
+    latents_values; its metadata needs pickle): 96 combinations, out of order, some on the CPU
+    grid of --dataset sprites and some not."""
+    from npvae.sprites import FILE_NAME, draw
+
+    factors = np.array([[s, c, o, x, y] for s in range(3) for c in (0, 5) for o in (0, 4, 5, 8)
+                        for x in (0, 3) for y in (0, 2)])[::-1]
+    classes = np.column_stack([np.zeros(len(factors), int), factors])
+    np.savez(tmp_path / FILE_NAME, imgs=draw(factors).reshape(-1, 64, 64),
+             latents_classes=classes, latents_values=classes / 10,
+             metadata=np.array(["objects would need pickle"], dtype=object))
+    return tmp_path

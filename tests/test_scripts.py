@@ -50,3 +50,30 @@ def test_the_scikit_learn_pipeline_script_prints_its_two_tables(monkeypatch, cap
     assert 0.1 < vae <= 1 and 0.1 < pca <= 1  # accuracies, chance is 0.1
     assert [line.split()[0] for line in lines[6:8]] == ["1", "8"]  # a mean ELBO for each beta
     assert lines[8].startswith("best beta ")
+
+
+def test_the_disentanglement_script_tabulates_and_draws(deepmind_file, tmp_path):
+    out, figures = tmp_path / "out", tmp_path / "figures"
+    result = subprocess.run(
+        [sys.executable, str(SCRIPTS / "disentanglement.py"), "--dataset", "sprites-full",
+         "--data-dir", str(deepmind_file), "--epochs", "1", "--seeds", "0", "1", "--models",
+         "VAE", "beta-TCVAE MWS", "FactorVAE", "--hidden", "8", "--latent-dim", "2",
+         "--batch-size", "16", "--out", str(out), "--figures", str(figures)],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    table, decomposition = result.stdout.split("\n\n")[:2]
+    rows = [line.split(" | ")[0] for line in table.splitlines() if line.startswith("| ")]
+    assert rows[1:] == ["| VAE", "| beta-TCVAE MWS", "| FactorVAE"]
+    assert decomposition.count("| beta-TCVAE MWS | ") == 1  # the first seed's decomposition
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    assert len(runs) == 6 and all(0 <= r["mig"] <= 1 and r["neg_elbo"] > 0 for r in runs)
+    for name in ("vae", "beta-tcvae-mws", "factorvae"):
+        assert (figures / f"sprites-traversal-{name}.png").stat().st_size > 1000
+
+
+def test_the_mss_weights_script_shows_the_common_codes_row_that_does_not_sum_to_one():
+    result = subprocess.run([sys.executable, str(SCRIPTS / "mss_weights.py")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    sums = [line.split("sum ")[1] for line in result.stdout.splitlines() if "sum " in line]
+    assert sums == ["1.0000"] * 5 + ["1.0000"] * 3 + ["1.0500", "1.0000"]
