@@ -153,8 +153,9 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
                     what = (f"the loss became {parts.total}" if not np.isfinite(parts.total) else
                             f"the KL reached {parts.kl:.3g} nats per example, as if a log-variance "
                             f"had hit its cap of {LOGVAR_MAX:g}")
-                    raise TrainingDiverged(f"training diverged: {what} at epoch {epoch + 1}, "
-                                           f"batch {i + 1}{kept}. Try a smaller learning rate.")
+                    raise TrainingDiverged(
+                        f"training diverged: {what} at epoch {epoch + 1}, batch {i + 1}{kept}. "
+                        "Try a smaller learning rate, or data scaled to a few units")
                 trained_below_cap |= not at_cap  # (a model may start there, on unscaled data)
                 optimizer.step()
                 sums += len(xb) * np.array([parts.reconstruction, parts.kl])
