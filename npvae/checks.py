@@ -206,14 +206,17 @@ def broken(name):
 # ---- a user's own layer, and the exercises -----------------------------------------------------
 
 def check_interface(layer):
-    """Raise CouldNotCheck naming what is missing if ``layer`` does not follow the interface."""
+    """Raise CouldNotCheck naming what is missing if ``layer`` does not follow the interface. A
+    layer without parameters may leave out ``params`` and ``grads`` altogether."""
     missing = [name for name in ("forward", "backward") if not callable(getattr(layer, name, None))]
-    for name in ("params", "grads"):
-        if not isinstance(getattr(layer, name, None), dict):
-            missing.append(f"a dict {name}")
+    dicts = not (hasattr(layer, "params") or hasattr(layer, "grads"))  # both left out: fine
+    missing += [f"a dict {name}" for name in ("params", "grads")
+                if not dicts and not isinstance(getattr(layer, name, None), dict)]
     if missing:
         raise CouldNotCheck(f"{type(layer).__name__} does not follow the layer interface: it "
                             "lacks " + ", ".join(missing))
+    if dicts:
+        return
     if set(layer.params) != set(layer.grads):
         raise CouldNotCheck(f"{type(layer).__name__}: params and grads must have the same keys; "
                             f"got {sorted(layer.params)} and {sorted(layer.grads)}")
@@ -231,7 +234,7 @@ class Guarded:
 
     def __init__(self, student, layer):
         self.student, self.layer = student, layer
-        self.params, self.grads = layer.params, layer.grads
+        self.params, self.grads = getattr(layer, "params", {}), getattr(layer, "grads", {})
 
     def forward(self, x):
         return self.student.call("forward", self.layer.forward, x)

@@ -64,6 +64,13 @@ def test_a_correct_user_layer_passes(cli, layer_file):
     assert status == 0 and "(your layer)" in out and "2 of 2 passed" in out
 
 
+def test_a_layer_without_parameters_may_leave_out_params_and_grads(cli, layer_file):
+    source = "class Double:\n    def forward(self, x):\n        return 2 * x\n" \
+             "    def backward(self, dy):\n        return 2 * dy\n"
+    status, out, err = cli("gradcheck", "--layer", f"{layer_file(source)}:Double")
+    assert status == 0 and "1 of 1 passed" in out, out + err
+
+
 def test_a_wrong_user_layer_fails(cli, layer_file):
     wrong = GOOD_LAYER.replace("(dy * self.x).sum(axis=0)", "dy.sum(axis=0)")
     status, out, _ = cli("gradcheck", "--layer", f"{layer_file(wrong)}:Scale")
@@ -81,7 +88,9 @@ def test_a_user_layer_by_module_name(cli, layer_file, monkeypatch):
 
 @pytest.mark.parametrize("source, spec, fragment", [
     ("class Nope:\n    def forward(self, x):\n        return x\n", "Nope",
-     "does not follow the layer interface: it lacks backward, a dict params, a dict grads"),
+     "does not follow the layer interface: it lacks backward"),
+    (GOOD_LAYER.replace('self.grads = {"s": np.zeros(n_in)}', ""), "Scale",
+     "does not follow the layer interface: it lacks a dict grads"),
     (GOOD_LAYER, "Missing", "has no Missing"),
     ("def broken(:\n", "X", "cannot import"),
     (GOOD_LAYER.replace("np.linspace(0.5, 2.0, n_in)", "np.ones(n_in, np.float32)"), "Scale",

@@ -49,9 +49,7 @@ class MyReLU:
         return dy * self.mask
 
 
-class MyTanh:
-    params, grads = {}, {}
-
+class MyTanh:  # no params or grads at all: a layer without parameters may leave them out
     def forward(self, x):
         self.y = np.tanh(x)
         return self.y
@@ -61,9 +59,6 @@ class MyTanh:
 
 
 class MyKL:
-    def __init__(self):
-        self.params, self.grads = {}, {}
-
     def forward(self, h):
         k = h.shape[1] // 2
         self.mu, self.logvar = h[:, :k], h[:, k:]
@@ -76,7 +71,6 @@ class MyKL:
 
 class MyReparameterization:
     def __init__(self):
-        self.params, self.grads = {}, {}
         self.eps = None
 
     def forward(self, h):
@@ -93,7 +87,6 @@ class MyReparameterization:
 
 class MyBernoulliNLL:
     def __init__(self):
-        self.params, self.grads = {}, {}
         self.x = None
 
     def forward(self, logits):
