@@ -4,8 +4,9 @@ from .layers import Dense, ReLU, Sequential, Sigmoid, Tanh
 from . import reference
 from .optim import SGD, Adam
 from .params import Parameters
-from .evaluation import active_units, evaluate, iwae_bound, kl_per_dimension
+from .evaluation import active_units, evaluate, iwae_nll, kl_per_dimension
 from .train import fit
+from .checkpoint import load
 from .vae import VAE, LossParts
 from .tcvae import TCVAE
 from .factorvae import FactorVAE
@@ -13,8 +14,8 @@ from .factorvae import FactorVAE
 __version__ = "0.1.0"
 
 __all__ = ["VAE", "TCVAE", "FactorVAE", "LossParts", "Dense", "ReLU", "Tanh", "Sigmoid",
-           "Sequential", "Adam", "SGD", "Parameters", "reference", "fit", "evaluate", "iwae_bound",
-           "kl_per_dimension", "active_units", "VAETransformer"]
+           "Sequential", "Adam", "SGD", "Parameters", "reference", "fit", "load", "evaluate",
+           "iwae_nll", "kl_per_dimension", "active_units", "VAETransformer"]
 
 
 def __getattr__(name):

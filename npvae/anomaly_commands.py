@@ -14,10 +14,10 @@ import numpy as np
 from . import plots
 from .checkpoint import write_text_atomically
 from .data import load_dataset, load_idx_test
-from .evaluation import anomaly_scores, iwae_per_example, predictive_moments
+from .evaluation import anomaly_scores, iwae_nll_per_example, predictive_moments
 from .ood import SCORES, compressed_bits, detection_metrics, ood_scores
-from .runs import (MAX_COLUMNS, check_at_most, labels_for, open_run, save_figure, test_set,
-                   without_class)
+from .runs import (MAX_COLUMNS, check_at_most, display, labels_for, open_run, run_data,
+                   save_figure, test_set)
 from .train import test_targets
 
 
@@ -35,8 +35,7 @@ def anomaly(args):
         return out_of_distribution(args, model, config)
     if not 0 < args.percentile < 100:
         raise ValueError(f"--percentile must lie in (0, 100); got {args.percentile}")
-    full = load_dataset(config.dataset, config.data_dir)
-    seen = without_class(full, config.holdout_class)
+    seen = run_data(config).data  # the images it trained on (held-out class, validation out)
     X_train = test_targets(seen.X_train, config.binarize)
     X_test, y_test = test_set(config)
     train_scores = anomaly_scores(model, X_train, labels_for(model, seen.y_train))
@@ -82,6 +81,10 @@ def out_of_distribution(args, model, config):
     if model.n_classes:
         raise ValueError("out-of-distribution scores need a plain run: a conditional model "
                          "scores an image only together with a label of its own classes")
+    if config.standardize:
+        raise ValueError("out-of-distribution scores compare the model's code length with a "
+                         "compressor's for images in [0, 1]: they need a run not trained "
+                         "--standardize")
     if args.ood_data_dir:
         option, name = f"--ood-data-dir {args.ood_data_dir}", Path(args.ood_data_dir).resolve().name
         X_out, _, shape = load_idx_test(args.ood_data_dir)
@@ -142,19 +145,22 @@ def uncertainty(args):
     mean, sd = predictive_moments(model, x, args.samples, random_state=args.seed, y=labels)
     print(f"decoder output over {args.samples} draws from q(z | x): pixel standard deviation "
           f"up to {sd.max():.3f}, {sd.mean():.4f} on average")
-    folder = Path(args.run)
+    folder, shown = Path(args.run), display(config)
+    if config.standardize:  # the spread in the data's units too
+        sd = sd * run_data(config).standardizer.scale.astype(sd.dtype)
+    x, mean = shown(x), shown(mean)
     save_figure(plots.predictive_maps(x, mean, sd, config.image_shape,
                                       f"Decoder output over {args.samples} draws from q(z | x)"),
                 folder / "uncertainty.png")
-    nll = -iwae_per_example(model, X_test, args.iwae_k, random_state=args.seed, y=y,
-                            progress=sys.stderr.isatty())
+    nll = iwae_nll_per_example(model, X_test, args.iwae_k, random_state=args.seed, y=y,
+                               progress=sys.stderr.isatty())
     order = np.argsort(nll, kind="stable")
     least, most = order[::-1][:n], order[:n]
     print(f"IWAE negative log-likelihood (k = {args.iwae_k}) of the {len(X_test)} test images: "
           f"{nll.min():.1f} to {nll.max():.1f} nats, median {np.median(nll):.1f}")
-    grids = [(X_test[least], f"Least sure: the {n} highest NLL ({nll[least[-1]]:.0f} to "
+    grids = [(shown(X_test[least]), f"Least sure: the {n} highest NLL ({nll[least[-1]]:.0f} to "
                              f"{nll[least[0]]:.0f} nats)"),
-             (X_test[most], f"Most sure: the {n} lowest NLL ({nll[most[0]]:.0f} to "
+             (shown(X_test[most]), f"Most sure: the {n} lowest NLL ({nll[most[0]]:.0f} to "
                             f"{nll[most[-1]]:.0f} nats)")]
     save_figure(plots.image_grids(grids, config.image_shape, min(n, 8)),
                 folder / "least_most_sure.png")

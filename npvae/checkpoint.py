@@ -1,11 +1,16 @@
-"""Checkpoints: one .npz with the parameters, optimizer state, Generator state, epoch, history and
-configuration, written atomically and read without pickle.
+"""Checkpoints and model files: one .npz each, written atomically and read without pickle.
+
+A checkpoint (``save_checkpoint``, after every epoch of ``fit``) holds what resuming needs; a
+model file (``VAE.save``, ``save_model``) only the model. ``npvae.load`` reads either.
 
 Layout of the .npz:
-    params            (P,) the model's flat parameter vector
+    params            (P,) the model's flat parameter vector: the model the run gives (with
+                      early stopping, the best epoch's)
     optimizer.<key>   the optimizer's state (Adam: t, and its moments m, v divided by 1 - beta)
-    meta              a 0-d string: JSON with the model's config, the training config, the epoch,
-                      the history and the Generator's state
+    model.<key>       what a model keeps beyond its parameters (FactorVAE: its discriminator)
+    fit.last_params   with early stopping, the weights training goes on from (the last epoch's)
+    meta              a 0-d string: JSON with the model's config, the Generator's state, and in a
+                      checkpoint the training config, the epoch and the history
 """
 
 import contextlib
@@ -61,21 +66,40 @@ def write_text_atomically(path, text):
         f.write(text)
 
 
-def save_checkpoint(path, model, optimizer, epoch, history, train_config):
-    """Save everything needed to resume training exactly after ``epoch`` completed epochs."""
+def save_checkpoint(path, model, optimizer, epoch, history, train_config, params=None,
+                    fit_arrays=None):
+    """Save everything needed to resume training exactly after ``epoch`` completed epochs.
+    ``params``: the parameter vector to save as the model's, if not ``model.params.vector``
+    (early stopping: the best epoch's); ``fit_arrays``: more arrays for ``fit`` to resume from."""
     meta = {"format": FORMAT, "model": model.config(), "optimizer": type(optimizer).__name__,
             "epoch": int(epoch), "history": history, "train": train_config,
             "rng": model.rng.bit_generator.state}
-    arrays = {"params": model.params.vector, "meta": np.array(json.dumps(meta))}
+    arrays = {"params": model.params.vector if params is None else params,
+              "meta": np.array(json.dumps(meta))}
     for key, value in optimizer.state_dict().items():
         arrays[f"optimizer.{key}"] = np.asarray(value)
     for key, value in model_state_arrays(model).items():  # issue 17 hook: FactorVAE's
         arrays[f"model.{key}"] = np.asarray(value)  # discriminator and its Adam
+    for key, value in (fit_arrays or {}).items():
+        arrays[f"fit.{key}"] = np.asarray(value)
+    save_npz_atomically(path, **arrays)
+
+
+def save_model(path, model):
+    """Save a model alone (its config, parameters, Generator and any state arrays), atomically,
+    as a .npz that ``npvae.load`` reads: no optimizer, epoch or history."""
+    meta = {"format": FORMAT, "content": "model", "model": model.config(),
+            "rng": model.rng.bit_generator.state}
+    arrays = {"params": model.params.vector, "meta": np.array(json.dumps(meta))}
+    for key, value in model_state_arrays(model).items():
+        arrays[f"model.{key}"] = np.asarray(value)
     save_npz_atomically(path, **arrays)
 
 
 META_TYPES = {"format": str, "model": dict, "optimizer": str, "epoch": int, "history": list,
               "rng": dict}  # what every checkpoint's metadata holds ("train" may be None)
+# Model options newer than the format, and the value a checkpoint without them means
+ADDED_LATER = {"decoder_hidden_dims": None, "free_bits": 0.0}
 
 
 def read_checkpoint(path):
@@ -102,6 +126,8 @@ def read_checkpoint(path):
     if meta["format"] != FORMAT:
         raise CheckpointError(f"{path} was written by another version of npvae (format "
                               f"{meta['format']}; this version reads {FORMAT})")
+    if meta.get("content") == "model":  # a model file: a checkpoint of no training
+        meta = {**meta, "optimizer": "", "epoch": 0, "history": [], "train": None}
     for key, kind in META_TYPES.items():
         if not isinstance(meta.get(key), kind) or isinstance(meta.get(key), bool):
             raise CheckpointError(f"{path}: its metadata lacks a valid {key!r} (damaged or "
@@ -113,8 +139,9 @@ def read_checkpoint(path):
         raise CheckpointError(f"{path}: its parameters are not a float vector")
     optimizer_state = {key.split(".", 1)[1]: value for key, value in arrays.items()
                        if key.startswith("optimizer.")}
-    meta["model_arrays"] = {key.split(".", 1)[1]: value for key, value in arrays.items()
-                            if key.startswith("model.")}  # (not saved in the JSON)
+    for prefix in ("model", "fit"):  # meta["model_arrays"], meta["fit_arrays"] (not in the JSON)
+        meta[f"{prefix}_arrays"] = {key.split(".", 1)[1]: value for key, value in arrays.items()
+                                    if key.startswith(prefix + ".")}
     return meta, params, optimizer_state
 
 
@@ -124,7 +151,8 @@ def restore(model, optimizer, path):
     Refuses (CheckpointError) a checkpoint whose architecture, dtype or optimizer differ.
     """
     meta, params, optimizer_state = read_checkpoint(path)
-    saved, current = meta["model"], model.config()
+    saved = {**ADDED_LATER, **meta["model"]}
+    current = model.config()
     differ = [f"{key}: checkpoint {saved.get(key)!r}, model {current[key]!r}"
               for key in current if saved.get(key) != current[key]]
     if differ:
@@ -133,6 +161,9 @@ def restore(model, optimizer, path):
         raise CheckpointError(f"{path}: parameters {params.shape} {params.dtype} do not match the "
                               f"model's {model.params.vector.shape} {model.params.vector.dtype}")
     if optimizer is not None:
+        if meta.get("content") == "model":
+            raise CheckpointError(f"{path} holds a model alone (model.save), not a training "
+                                  "checkpoint to resume")
         if meta["optimizer"] != type(optimizer).__name__:
             raise CheckpointError(f"{path} holds {meta['optimizer']} state, not "
                                   f"{type(optimizer).__name__}")
@@ -175,7 +206,8 @@ def model_from_config(config):
 
 
 def load_model(path):
-    """A new VAE with the checkpoint's architecture, parameters and Generator; (model, meta)."""
+    """A new model (VAE, TCVAE or FactorVAE) with the architecture, parameters and Generator of
+    a checkpoint or model file; (model, meta)."""
     meta, _, _ = read_checkpoint(path)
     try:
         model = model_from_config(meta["model"])
@@ -183,3 +215,9 @@ def load_model(path):
         raise CheckpointError(f"{path}: bad model configuration ({error})") from None
     meta = restore(model, None, path)
     return model, meta
+
+
+def load(path):
+    """The model saved at ``path`` (by ``model.save``, or a training checkpoint): a VAE, TCVAE
+    or FactorVAE with its parameters and Generator. CheckpointError if it cannot be read."""
+    return load_model(path)[0]

@@ -44,6 +44,42 @@ def kl_rows(rng):
                                                           "logvar": dlogvar * w[:, None]})
 
 
+def free_bits_rows(rng):
+    """The KL with free bits, its floor between two dimensions' batch means (a kink at each
+    dimension's floor, kept well away from it): one dimension above the floor, two below."""
+    mu, logvar = rng.standard_normal((6, 3)), 0.3 * rng.standard_normal((6, 3))
+    mu[:, 0] += 2  # dimension 0 carries about 2 nats, the others far less
+    means = np.sort((mu * mu + np.exp(logvar) - 1 - logvar).mean(axis=0) / 2)
+    floor = (means[-2] + means[-1]) / 2
+    _, _, dmu, dlogvar = losses.kl_free_bits(mu, logvar, floor)
+    f = lambda: losses.kl_free_bits(mu, logvar, floor)[1].sum()  # noqa: E731
+    return check_function(f, {"mu": mu, "logvar": logvar}, {"mu": dmu, "logvar": dlogvar})
+
+
+def learned_std_rows(learned, rng):
+    """A Gaussian NLL with a learned standard deviation: the mean and log_std gradients."""
+    loss = losses.GaussianNLL(learned=learned, dim=6)
+    log_std = loss.params["scaled_log_std"]
+    log_std[...] = 0.05 * rng.standard_normal(log_std.shape)
+    x, out, w = rng.random((4, 6)), rng.standard_normal((4, 6)), rng.standard_normal(4)
+    loss.forward(out, x)
+    dout, dlog_std = loss.backward(w).copy(), loss.grads["scaled_log_std"].copy()
+    f = lambda: np.dot(loss.forward(out, x), w)  # noqa: E731
+    floor = resolvable_floor(f())
+    # the step: h in log s, as for any other input (the parameter is log s / LOG_STD_SCALE)
+    return [check_array("mean", f, out, dout, floor=floor),
+            check_array("scaled_log_std", f, log_std, dlog_std,
+                        h=DEFAULT_H / losses.LOG_STD_SCALE, floor=floor)]
+
+
+def floor_between(model, x):
+    """A free-bits floor halfway between the two largest batch-mean KLs of the model's
+    dimensions on x: far from both, so that no finite-difference step crosses it."""
+    mu, logvar = model.encode(x)
+    means = np.sort((mu * mu + np.exp(logvar) - 1 - logvar).mean(axis=0) / 2)
+    return float((means[-2] + means[-1]) / 2)
+
+
 def reparameterization_rows(rng):
     mu, logvar = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
     eps, dz = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
@@ -60,23 +96,23 @@ def likelihood_rows(loss, rng):
                           {"logits or mean": dout})
 
 
+def smallest_kink_input(net, h):
+    """The smallest |input| of any ReLU or LeakyReLU of a Sequential ``net`` run on h."""
+    smallest = np.inf
+    for layer in net.layers:
+        if isinstance(layer, (ReLU, LeakyReLU)):
+            smallest = min(smallest, float(np.abs(h).min()))
+        h = layer.forward(h)
+    return smallest
+
+
 def smallest_relu_input(model, x, eps):
     """The smallest |input| of any ReLU in the model for this batch. A check can fail at a kink,
     with no bug, when a step of h moves such an input across 0."""
-    smallest = np.inf
-
-    def run(net, h):
-        nonlocal smallest
-        for layer in net.layers:
-            if isinstance(layer, ReLU):
-                smallest = min(smallest, float(np.abs(h).min()))
-            h = layer.forward(h)
-        return h
-
-    h = run(model.encoder, x)
+    h = model.encoder.forward(x)
     logvar = np.minimum(model.logvar_head.forward(h), vae.LOGVAR_MAX)
-    run(model.decoder, vae.reparameterize(model.mu_head.forward(h), logvar, eps))
-    return smallest
+    z = vae.reparameterize(model.mu_head.forward(h), logvar, eps)
+    return min(smallest_kink_input(model.encoder, x), smallest_kink_input(model.decoder, z))
 
 
 @dataclass
@@ -100,7 +136,14 @@ def standard_sections(random_state=0):
                                 check_layer(layer, away_from_kink(rng, (3, 5)), random_state=rng)))
     sections += [Section("KL(N(mu, exp(logvar)) || N(0, I))", kl_rows(rng)),
                  Section("Bernoulli NLL from logits", likelihood_rows(losses.BernoulliNLL(), rng)),
-                 Section("Gaussian NLL", likelihood_rows(losses.GaussianNLL(0.5), rng)),
+                 Section("Gaussian NLL, fixed std 0.5",
+                         likelihood_rows(losses.GaussianNLL(0.5), rng)),
+                 Section("Gaussian NLL, learned std (one for all dimensions)",
+                         learned_std_rows("shared", rng)),
+                 Section("Gaussian NLL, learned std per dimension",
+                         learned_std_rows("per-dim", rng)),
+                 Section("KL with free bits (floor between the dimensions' batch means)",
+                         free_bits_rows(rng)),
                  Section("Reparameterization z = mu + exp(logvar / 2) * eps",
                          reparameterization_rows(rng))]
     for likelihood in ("bernoulli", "gaussian"):
@@ -111,9 +154,28 @@ def standard_sections(random_state=0):
                 value[...] = 0.1 * rng.standard_normal(value.shape)
         x, eps = rng.random((5, 12)), rng.standard_normal((5, 3))
         rows = check_model(model, x, eps)
-        sections.append(Section(f"Whole VAE 12-8-6-3, {likelihood} likelihood, beta 0.7", rows,
+        title = "learned std" if likelihood == "gaussian" else "likelihood"
+        sections.append(Section(f"Whole VAE 12-8-6-3, {likelihood} {title}, beta 0.7", rows,
                                 note=kink_note(model, x, eps, rows)))
-    return sections + disentangling_sections(rng)
+    return sections + [research_section(rng)] + disentangling_sections(rng)
+
+
+def research_section(rng):
+    """A VAE with a decoder of its own shape (3-10-10-12 against the encoder's 12-5), a learned
+    standard deviation per dimension and free bits: tanh, so no kinks but free bits' own, kept
+    away by ``floor_between``."""
+    model = vae.VAE(12, (5,), 3, likelihood="gaussian", gaussian_std="learned-per-dim",
+                    decoder_hidden_dims=(10, 10), dtype=np.float64, random_state=rng,
+                    activation="tanh")
+    for name, value in model.named_parameters():
+        if name.endswith(".b"):
+            value[...] = 0.3 * rng.standard_normal(value.shape)
+        if name.endswith("log_std"):
+            value[...] = 0.03 * rng.standard_normal(value.shape)
+    x, eps = rng.random((6, 12)), rng.standard_normal((6, 3))
+    model.free_bits = floor_between(model, x)
+    return Section(f"Whole VAE 12-5-3, decoder 3-10-10-12, learned std per dimension, free bits "
+                   f"{model.free_bits:.2f}", check_model(model, x, eps))
 
 
 def disentangling_sections(rng):
@@ -131,10 +193,14 @@ def disentangling_sections(rng):
                       random_state=rng, activation="tanh")
     disc = model.discriminator
     z, w = away_from_kink(rng, (6, 3)), rng.standard_normal(6)
+    for _ in range(100):  # codes whose LeakyReLU inputs all lie clear of the kink at 0
+        shuffled = permute_dims(z, rng)
+        if min(smallest_kink_input(disc.net, z), smallest_kink_input(disc.net, shuffled)) > 1e-3:
+            break
+        z = away_from_kink(rng, (6, 3))
     disc.forward(z)
     dz = disc.backward(w).copy()
     rows = check_function(lambda: np.dot(disc.forward(z), w), {"z": z}, {"z": dz})
-    shuffled = permute_dims(z, rng)
     disc.loss_and_grads(z, shuffled)
     grads = {name: disc.params.grads[name].copy() for name in disc.params.names}
     loss = lambda: disc.loss_and_grads(z, shuffled)  # noqa: E731

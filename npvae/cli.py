@@ -6,19 +6,22 @@ Errors in what a user typed or pointed at print one line on stderr and exit with
 """
 
 import argparse
+import math
 import os
 import signal
 import sys
 import warnings
 
-from . import anomaly_commands, commands, disentangling_commands
+from . import anomaly_commands, commands, disentangling_commands, train_command
 from .checks import BROKEN, EXERCISES
 from .data import DATASETS
 from .runs import MAX_COLUMNS, MAX_IMAGES, MAX_ROWS, Terminated, TrainConfig
 from .train import BINARIZE, ENGINES, TrainingDiverged
 from .disentangling_commands import MODELS
 from .tcvae import ESTIMATORS
-from .vae import LIKELIHOODS
+from .schedules import LR_SCHEDULES
+from .losses import LEARNED_STD
+from .vae import ACTIVATIONS, LIKELIHOODS
 
 
 class Parser(argparse.ArgumentParser):
@@ -41,6 +44,20 @@ def seed(text):
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0; got {value}")
+    return value
+
+
+def gaussian_std(text):
+    """An argparse type: "learned", "learned-per-dim" or a number > 0."""
+    if text in LEARNED_STD:
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected learned, learned-per-dim or a number; got "
+                                         f"{text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"a fixed standard deviation must be > 0; got {text}")
     return value
 
 
@@ -75,8 +92,12 @@ def build_parser():
            "many)", shown=d.epochs, type=count)
     option(train, "--batch-size", None, "examples per batch", shown=d.batch_size, type=count)
     option(train, "--lr", None, "Adam's learning rate", shown=d.lr, type=float)
-    option(train, "--hidden", None, "sizes of the encoder's hidden layers, reversed in the "
-           "decoder", shown=d.hidden, type=count, nargs="*")
+    option(train, "--hidden", None, "sizes of the encoder's hidden layers (and, reversed, of "
+           "the decoder's unless --decoder-hidden)", shown=d.hidden, type=count, nargs="*")
+    option(train, "--decoder-hidden", None, "sizes of the decoder's hidden layers, from z to x "
+           "(none given: a linear decoder)", shown="--hidden reversed", type=count, nargs="*")
+    option(train, "--activation", None, "after every hidden layer", shown=d.activation,
+           choices=ACTIVATIONS)
     option(train, "--latent-dim", None, "K, the latent dimensions", shown=d.latent_dim,
            type=count)
     option(train, "--model", None, "vae; tcvae, beta-TCVAE (Chen et al. 2018); factorvae, "
@@ -92,10 +113,31 @@ def build_parser():
            "or weighted (mws) sampling", shown="mss", choices=ESTIMATORS)
     option(train, "--likelihood", None, "bernoulli (data in [0, 1]) or gaussian",
            shown=d.likelihood, choices=LIKELIHOODS)
+    option(train, "--gaussian-std", None, "gaussian: the standard deviation of p(x | z), "
+           "learned (one for all pixels), learned-per-dim, or a fixed number",
+           shown=d.gaussian_std, type=gaussian_std, metavar="STD")
+    option(train, "--standardize", None, "gaussian: train on (x - mean) / std of the training "
+           "images, per pixel; losses are also reported in the data's own units",
+           shown="off", action="store_true")
     option(train, "--binarize", None, "targets: grey levels (none), one Bernoulli sample "
            "(static), or a new sample every epoch (dynamic)", shown=d.binarize, choices=BINARIZE)
-    option(train, "--warmup", None, "epochs of KL warm-up, beta rising from 0",
-           shown=d.warmup, type=int)
+    option(train, "--warmup", None, "epochs of KL warm-up (fractions allowed), beta rising "
+           "step by step from beta / steps to beta", shown=d.warmup, type=float)
+    option(train, "--kl-cycles", None, "instead of --warmup, a cyclical KL schedule (Fu et al. "
+           "2019): M cycles, beta rising from 0 over the first half of each", shown="none",
+           type=count, metavar="M")
+    option(train, "--free-bits", None, "nats: each latent dimension's batch-mean KL counts as "
+           "at least this (Kingma et al. 2016)", shown=d.free_bits, type=float,
+           metavar="LAMBDA")
+    option(train, "--val-fraction", None, "fraction of the training images held out to "
+           "validate after each epoch (at most 10,000; 0: none); the test set is used once, at "
+           "the end", shown=d.val_fraction, type=float)
+    option(train, "--patience", None, "early stopping: stop after P epochs without a lower "
+           "validation loss and keep the best epoch's weights", shown="off", type=count,
+           metavar="P")
+    option(train, "--lr-schedule", None, "cosine annealing over the epochs, or halving the "
+           "rate when the validation loss stalls for 2 epochs (plateau)",
+           shown=d.lr_schedule, choices=("none", *LR_SCHEDULES))
     option(train, "--dtype", None, "float32 (fast) or float64", shown=d.dtype,
            choices=("float32", "float64"))
     option(train, "--seed", None, "seed of the initial weights, the noise and the shuffling",
@@ -111,7 +153,7 @@ def build_parser():
     option(train, "--resume", False, "continue the run in --out with its saved settings",
            shown="off", action="store_true")
     option(train, "--quiet", False, "no progress bar", shown="off", action="store_true")
-    train.set_defaults(func=commands.train)
+    train.set_defaults(func=train_command.train)
 
     def run_command(name, func, text):
         sub = subcommands.add_parser(name, help=text)
@@ -139,6 +181,12 @@ def build_parser():
                            "test ELBO, likelihood bound, KL per dimension, active units")
     option(evaluate, "--iwae-k", None, "also the importance-weighted bound on log p(x) with K "
            "samples", shown="off", type=count, metavar="K")
+    option(evaluate, "--au-threshold", 0.01, "a latent dimension is an active unit if the "
+           "variance of its posterior mean over the test set exceeds this", type=float)
+    option(evaluate, "--kl-threshold", 0.1, "and is counted as carrying information if its "
+           "KL exceeds this many nats", type=float)
+    option(evaluate, "--json", False, "also write what it prints to evaluation.json in the run "
+           "folder", shown="off", action="store_true")
     anomaly = run_command("anomaly", anomaly_commands.anomaly,
                           "anomaly scores and a threshold, or out-of-distribution detection")
     option(anomaly, "--percentile", 99.0, "threshold: this percentile of the training scores",

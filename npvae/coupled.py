@@ -17,7 +17,9 @@ The loss of a row is ``rec_i + R_i``. ``CoupledVAE.forward_backward`` runs the t
 the whole batch; ``CoupledParallel``, the training engine ``npvae.fit`` picks for a model with
 ``couples_rows = True``, runs stages 1 and 3 in two shares of rows on twins of the model, as
 ``DataParallel`` does, and stage 2 on the whole batch in between. Each twin keeps its layers'
-inputs from stage 1 to stage 3. A model that says ``penalty_by_rows = True`` (beta-TCVAE) can
+inputs from stage 1 to stage 3. A plain ``VAE`` with free bits couples its rows too (each
+dimension's KL is floored in the batch mean): ``FreeBits`` is its stage 2. A model that says
+``penalty_by_rows = True`` (beta-TCVAE) can
 also compute stage 2 for a block of rows i (its sums over the other rows j still run over the
 whole batch); the engine then gives each thread a block and adds their gradients.
 
@@ -30,6 +32,7 @@ import numpy as np
 
 from .parallel import SHARES, DataParallel
 from .params import Parameters
+from .losses import kl_free_bits
 from .vae import LOGVAR_MAX, VAE, LossParts, reparameterize, reparameterize_backward
 
 
@@ -130,14 +133,7 @@ class CoupledVAE(VAE):
             raise ValueError(f"unexpected arrays {sorted(arrays)}")
 
     def loss_parts(self, rec, penalty, n=None):
-        """LossParts of a batch from the reconstructions (N,) and the penalties (a Penalty, or a
-        list of the blocks' Penalties): total = mean(rec + R), reconstruction, kl."""
-        blocks = penalty if isinstance(penalty, list) else [penalty]
-        n = len(rec) if n is None else n
-        value = sum(float(p.value.sum()) for p in blocks) / n
-        kl = sum(float(p.kl.sum()) for p in blocks) / n
-        reconstruction = float(rec.sum()) / n
-        return LossParts(reconstruction + value, reconstruction, kl)
+        return loss_parts(rec, penalty, n)
 
     def forward_backward(self, x, eps, beta=None, y=None):
         """The three stages on the whole batch in this thread; fills ``self.params.grad`` with the
@@ -149,14 +145,49 @@ class CoupledVAE(VAE):
                               len(x))
         return self.loss_parts(rec, penalty)
 
-    def loss(self, x, eps=None, y=None):
-        """The batch's loss mean(rec + R) and its parts, as ``LossParts``; no gradient is kept."""
+    def loss(self, x, eps=None, y=None, random_state=0):
+        """The batch's loss mean(rec + R) and its parts, as ``LossParts``; no gradient is kept.
+        ``eps=None``: noise from ``random_state`` (default 0; None: the model's Generator)."""
         x = self.check_input(x)
-        eps = self.draw_eps(len(x)) if eps is None else self.check_eps(eps, len(x))
+        eps = self._eval_eps(eps, len(x), random_state)
         y = self.check_labels(y, len(x))
         encoded = encode(self, x, eps, y)
         rec = self.nll.forward(self._decode(encoded.z, y), x)
         return self.loss_parts(rec, self.penalty(encoded))
+
+
+def loss_parts(rec, penalty, n=None):
+    """LossParts of a batch from the reconstructions (N,) and the penalties (a Penalty, or a
+    list of the blocks' Penalties): total = mean(rec + R), reconstruction, kl."""
+    blocks = penalty if isinstance(penalty, list) else [penalty]
+    n = len(rec) if n is None else n
+    value = sum(float(p.value.sum()) for p in blocks) / n
+    kl = sum(float(p.kl.sum()) for p in blocks) / n
+    reconstruction = float(rec.sum()) / n
+    return LossParts(reconstruction + value, reconstruction, kl)
+
+
+class FreeBits:
+    """Stage 2 for a plain ``VAE`` with ``free_bits``: R_i = beta * sum_k (KL_ik, or lambda where
+    dimension k's batch-mean KL is below lambda), ``npvae.losses.kl_free_bits``."""
+
+    penalty_by_rows = False
+
+    def __init__(self, model):
+        self.model = model
+
+    def penalty(self, encoded, beta=None, rows=None):
+        beta = self.model.beta if beta is None else beta
+        n = len(encoded.z)
+        kl, objective, dmu, dlogvar = kl_free_bits(encoded.mu, encoded.logvar,
+                                                   self.model.free_bits)
+        return Penalty(beta * objective, kl, np.zeros_like(encoded.z), dmu * (beta / n),
+                       dlogvar * (beta / n))
+
+    def batch_step(self, z):
+        pass
+
+    loss_parts = staticmethod(loss_parts)
 
 
 def _rebuild(cls, config, vector, rng, arrays):
@@ -174,7 +205,12 @@ class CoupledParallel(DataParallel):
     """``DataParallel`` for a ``CoupledVAE``: stages 1 and 3 in ``SHARES`` shares of rows, one
     per thread, each on a twin of the model; stage 2 on the whole batch between them (in blocks
     of rows, one per thread, if the model's ``penalty_by_rows``); then the model's
-    ``batch_step``. The same numbers as ``model.forward_backward`` to round-off."""
+    ``batch_step``. The same numbers as ``model.forward_backward`` to round-off. For a plain
+    ``VAE`` with free bits, stage 2 is ``FreeBits``'s."""
+
+    def __init__(self, model, cores=None):
+        super().__init__(model, cores)
+        self.objective = model if isinstance(model, CoupledVAE) else FreeBits(model)
 
     def forward_backward(self, x, eps, beta=None, y=None):
         n = len(x)
@@ -187,15 +223,15 @@ class CoupledParallel(DataParallel):
 
         shares = self._run(encode_share)
         encoded = Encoded(*(np.concatenate(parts) for parts in zip(*shares)))
-        if self.model.penalty_by_rows:
-            blocks = self._run(lambda s: self.model.penalty(encoded, beta, rows[s]))
+        if self.objective.penalty_by_rows:
+            blocks = self._run(lambda s: self.objective.penalty(encoded, beta, rows[s]))
             dz = np.concatenate([p.dz for p in blocks])
             dmu = sum(p.dmu for p in blocks)
             dlogvar = sum(p.dlogvar for p in blocks)
         else:
-            blocks = [self.model.penalty(encoded, beta)]
+            blocks = [self.objective.penalty(encoded, beta)]
             dz, dmu, dlogvar = blocks[0].dz, blocks[0].dmu, blocks[0].dlogvar
-        self.model.batch_step(encoded.z)
+        self.objective.batch_step(encoded.z)
 
         def backward_share(s):
             r = rows[s]
@@ -204,4 +240,4 @@ class CoupledParallel(DataParallel):
 
         rec = np.concatenate(self._run(backward_share))
         self._run(self._add_gradients)
-        return self.model.loss_parts(rec, blocks)
+        return self.objective.loss_parts(rec, blocks)

@@ -12,7 +12,7 @@ from .disentanglement import (mig_per_factor, minibatch_decomposition, posterior
                               varying, whole_set_decomposition)
 from .evaluation import kl_per_dimension
 from .factorvae import FactorVAE
-from .runs import labels_for, open_run, save_figure, test_set
+from .runs import display, labels_for, open_run, save_figure, test_set
 from .tcvae import ESTIMATORS, TCVAE
 
 MODELS = ("vae", "tcvae", "factorvae")
@@ -125,7 +125,7 @@ def traverse(args):
     label = None if y is None else y[args.index]
     mu, _ = model.encode(X_test[args.index:args.index + 1],
                          None if label is None else [label])
-    images = traversal(model, mu[0], dims, args.limit, args.steps, label)
+    images = display(config)(traversal(model, mu[0], dims, args.limit, args.steps, label))
     print("latent dimensions by KL (nats per image): "
           + ", ".join(f"z{k} {kl[k]:.2f}" for k in dims))
     fig = plots.image_grid(images, config.image_shape, args.steps,

@@ -49,6 +49,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         latent_dim: K, the number of output features.
         likelihood: "bernoulli" (data in [0, 1], e.g. after ``MinMaxScaler(clip=True)``) or
             "gaussian" (any real data, standardised for preference).
+        gaussian_std: for "gaussian", the standard deviation of p(x | z): "learned" (one for
+            all features), "learned-per-dim" (one each) or a fixed number.
         beta: weight of the KL term in training (1: the ELBO).
         epochs, batch_size, lr: training with Adam.
         dtype: "float32" or "float64"; the outputs of transform and inverse_transform have it.
@@ -65,10 +67,11 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     def __init__(self, hidden_dims=(400, 400), latent_dim=20, likelihood="bernoulli", beta=1.0,
                  epochs=10, batch_size=128, lr=1e-3, dtype="float32", random_state=None,
-                 verbose=False):
+                 verbose=False, gaussian_std="learned"):
         self.hidden_dims = hidden_dims
         self.latent_dim = latent_dim
         self.likelihood = likelihood
+        self.gaussian_std = gaussian_std
         self.beta = beta
         self.epochs = epochs
         self.batch_size = batch_size
@@ -84,7 +87,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                              f"400); got {self.hidden_dims!r}")
         X = self._check_X(X, check_dtype(self.dtype), self.likelihood, reset=True)
         model = VAE(X.shape[1], self.hidden_dims, self.latent_dim, self.likelihood, self.beta,
-                    self.dtype, check_random_state(self.random_state))
+                    self.dtype, check_random_state(self.random_state),
+                    gaussian_std=self.gaussian_std)
         history = fit(model, X, self.epochs, self.batch_size, self.lr, progress=bool(self.verbose))
         self.model_, self.history_ = model, history  # only once training has succeeded
         return self

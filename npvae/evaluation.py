@@ -2,6 +2,11 @@
 collapse (KL per latent dimension, active units), anomaly scores and the spread of the decoder's
 output over the posterior.
 
+One convention: every loss here is positive nats per example, lower is better: the negative
+ELBO (``evaluate``), the IWAE bound on the negative log-likelihood (``iwae_nll``), the KL
+(``kl_per_dimension``). Every function that draws noise takes ``random_state``, 0 by default,
+so a rerun gives the same numbers.
+
 Shape letters: N examples, D data, K latent, S importance samples.
 """
 
@@ -25,11 +30,12 @@ def _labels(model, y, n):
 
 
 def evaluate(model, X, batch_size=1000, random_state=0, y=None):
-    """Mean negative ELBO of X in nats, with its parts: dict loss, reconstruction, kl.
+    """The negative ELBO of X (positive nats per example, lower is better) and its parts: dict
+    loss, reconstruction, kl.
 
     One noise sample per example from ``random_state`` (fixed by default, so that numbers from
     epoch to epoch compare the model, not the noise). ``loss`` is the negative ELBO whatever the
-    model's beta: reconstruction + KL.
+    model's beta (and free bits): reconstruction + KL.
     """
     rec, kl = per_example_elbo(model, X, batch_size, random_state, y)
     return {"loss": float(rec.mean() + kl.mean()), "reconstruction": float(rec.mean()),
@@ -37,7 +43,8 @@ def evaluate(model, X, batch_size=1000, random_state=0, y=None):
 
 
 def per_example_elbo(model, X, batch_size=1000, random_state=0, y=None):
-    """Reconstruction (N,) and KL (N,) of every example, one noise sample each, in batches."""
+    """Reconstruction (N,) and KL (N,) of every example, positive nats (their sum is the
+    negative ELBO), one noise sample each, in batches."""
     rng = np.random.default_rng(random_state)
     X = model.check_input(X)
     y = _labels(model, y, len(X))
@@ -71,17 +78,18 @@ def _posterior_draws(model, X, y, k, rows, rng, progress=False, desc=""):
                                                       y_rep)
 
 
-def iwae_per_example(model, X, k=5000, batch_size=None, random_state=None, y=None,
-                     progress=False):
-    """The importance-weighted bound on log p(x) of every example (Burda et al. 2015): (N,) nats.
+def iwae_nll_per_example(model, X, k=5000, batch_size=None, random_state=0, y=None,
+                         progress=False):
+    """The importance-weighted upper bound on -log p(x) of every example (positive nats, lower
+    is better; Burda et al. 2015): (N,).
 
-        log p(x) >= E[ log (1/k) sum_i p(x, z_i) / q(z_i | x) ],   z_i ~ q(z | x)
+        -log p(x) <= -E[ log (1/k) sum_i p(x, z_i) / q(z_i | x) ],   z_i ~ q(z | x)
     With z = mu + std * eps, the log weight of one sample is
         log w = log p(x | z) + log N(z; 0, I) - log N(z; mu, std^2)
               = -nll(x | z) - 1/2 sum_k z_k^2 + 1/2 sum_k (logvar_k + eps_k^2)
-    (the log 2 pi terms cancel). The mean of log-weights is the ELBO, so k = 1 gives the ELBO and
-    the bound tightens as k grows. The sum over i is taken with a running log-sum-exp, never
-    exponentiating a log-weight, and the samples go through the decoder in batches of about
+    (the log 2 pi terms cancel). The mean of log-weights is the ELBO, so k = 1 gives the negative
+    ELBO and the bound tightens as k grows. The sum over i is taken with a running log-sum-exp,
+    never exponentiating a log-weight, and the samples go through the decoder in batches of about
     ``batch_size`` rows (default 20,000), so memory stays bounded whatever k.
 
     Shapes: X (N, D) -> (N,).
@@ -100,16 +108,31 @@ def iwae_per_example(model, X, k=5000, batch_size=None, random_state=None, y=Non
         log_w = log_px_z - 0.5 * (z * z).sum(axis=2) + 0.5 * (logvar + eps * eps).sum(axis=2)
         top = log_w.max(axis=0)  # log-sum-exp over the S samples, shifted by its largest
         total[part] = np.logaddexp(total[part], top + np.log(np.exp(log_w - top).sum(axis=0)))
-    return total - math.log(k)
+    return math.log(k) - total
 
 
-def iwae_bound(model, X, k=5000, batch_size=None, random_state=None, y=None, progress=False):
-    """The importance-weighted bound on log p(x), mean over X, in nats (see
-    ``iwae_per_example``)."""
-    return float(iwae_per_example(model, X, k, batch_size, random_state, y, progress).mean())
+def iwae_nll(model, X, k=5000, batch_size=None, random_state=0, y=None, progress=False):
+    """The importance-weighted upper bound on -log p(x), mean over X (positive nats, lower is
+    better; see ``iwae_nll_per_example``). k = 1 gives the negative ELBO."""
+    return float(iwae_nll_per_example(model, X, k, batch_size, random_state, y, progress).mean())
 
 
-def predictive_moments(model, X, n_samples=100, batch_size=5000, random_state=None, y=None):
+def change_of_variables(scale):
+    """``sum_d log s_d`` (nats): what a negative log-likelihood of standardised data
+    x' = (x - m) / s gains in the data's own units (a density of x' is s_d times that of x in
+    each dimension):
+
+        -log p(x) = -log p'(x') + sum_d log s_d
+    Add it to the negative ELBO or the IWAE bound of a model trained on standardised data to
+    compare it with a model of the raw data. Shapes: scale (D,) -> a number."""
+    scale = np.asarray(scale, dtype=np.float64)
+    if scale.ndim != 1 or not (np.isfinite(scale).all() and (scale > 0).all()):
+        raise ValueError("scale must be a 1-D array of finite numbers > 0 (the standard "
+                         "deviations the data were divided by)")
+    return float(np.log(scale).sum())
+
+
+def predictive_moments(model, X, n_samples=100, batch_size=5000, random_state=0, y=None):
     """Pixel-wise mean and standard deviation of the decoder's output over draws from q(z | x).
 
         m(x) = 1/S sum_s f(z_s),   sd(x) = sqrt(1/(S-1) sum_s (f(z_s) - m(x))^2),   z_s ~ q(z | x)
@@ -147,7 +170,9 @@ def predictive_moments(model, X, n_samples=100, batch_size=5000, random_state=No
 
 
 def kl_per_dimension(model, X, batch_size=1000, y=None):
-    """The KL of each latent dimension, averaged over X: (K,). Summed, it is the KL term."""
+    """The KL of each latent dimension, averaged over X (positive nats): (K,). Summed, it is the
+    KL term. A dimension carrying almost none (below 0.1 nats, say) has collapsed onto the
+    prior, whatever ``active_units`` says."""
     X = model.check_input(X)
     y = _labels(model, y, len(X))
     total = np.zeros(model.latent_dim)
@@ -158,8 +183,10 @@ def kl_per_dimension(model, X, batch_size=1000, y=None):
 
 
 def active_units(model, X, threshold=0.01, batch_size=1000, y=None):
-    """Which latent dimensions the model uses: ``Var_x(E_q[z_k | x]) > threshold`` (Burda et al.
-    2015). Returns (number active, the variances (K,))."""
+    """How many latent dimensions the model uses: ``Var_x(E_q[z_k | x]) > threshold`` (Burda et
+    al. 2015). Returns (number active, the variances (K,)). Burda et al.'s 0.01 is lenient: a
+    dimension whose posterior means vary by 0.1 carries only some 0.01 to 0.03 nats. Read it
+    beside ``kl_per_dimension``."""
     X = model.check_input(X)
     y = _labels(model, y, len(X))
     means = np.concatenate([model.encode(X[part], None if y is None else y[part])[0]

@@ -21,7 +21,7 @@ import zlib
 
 import numpy as np
 
-from .evaluation import anomaly_scores, iwae_per_example
+from .evaluation import anomaly_scores, iwae_nll_per_example
 
 SCORES = ("neg_elbo", "iwae", "reconstruction", "complexity")
 
@@ -92,6 +92,6 @@ def ood_scores(model, X, k=50, random_state=0, y=None):
     footings: its absolute value means little, its ranking is what the detection uses.
     """
     neg_elbo, squared_error = anomaly_scores(model, X, y, random_state)
-    nll = -iwae_per_example(model, X, k, random_state=random_state, y=y)
+    nll = iwae_nll_per_example(model, X, k, random_state=random_state, y=y)
     return {"neg_elbo": neg_elbo, "iwae": nll, "reconstruction": squared_error,
             "complexity": nll / math.log(2) - compressed_bits(X)}

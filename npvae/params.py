@@ -33,6 +33,14 @@ def check_positive_int(name, value):
     return int(value)
 
 
+def check_nonnegative(name, value):
+    """Return ``value`` as a float if it is a finite number >= 0, or raise ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
+            or not (np.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
+    return float(value)
+
+
 def check_dtype(dtype):
     """Return ``dtype`` as a numpy float dtype (float32 or float64), or raise ValueError."""
     dtype = np.dtype(dtype)

@@ -56,19 +56,31 @@ def image_grids(grids, image_shape, n_cols):
     return fig
 
 
-def loss_curves(history, ax=None):
-    """Train and test negative ELBO per epoch (nats), from ``fit``'s history."""
-    fig, ax = _axes(ax, (5, 3.5))
+def loss_curves(history):
+    """``fit``'s history in three panels, per epoch: the negative ELBO (train, validation, and the
+    test set where the history has it), its reconstruction part and its KL part (nats), with
+    beta, the KL's weight in training, on the KL panel's right axis."""
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
     epochs = [r["epoch"] for r in history]
-    ax.plot(epochs, [r["train_loss"] for r in history], "o-", label="train")
-    if all("test_loss" in r for r in history):
-        ax.plot(epochs, [r["test_loss"] for r in history], "s-", label="test")
-    ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs, even for one
-    ax.set_ylabel("negative ELBO (nats per example)")
-    ax.set_title("Training curve")
-    ax.legend()
-    ax.grid(alpha=0.3)
+    panels = [("loss", "negative ELBO"), ("reconstruction", "reconstruction"), ("kl", "KL")]
+    for ax, (key, title) in zip(axes, panels):
+        for split, style in (("train", "o-"), ("val", "s-"), ("test", "^")):
+            points = [(r["epoch"], r[f"{split}_{key}"]) for r in history if f"{split}_{key}" in r]
+            if points:
+                label = {"val": "validation"}.get(split, split)
+                ax.plot(*zip(*points), style, label=label, markersize=4)
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs, even for one
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("nats per example")
+    axes[0].legend()
+    if "beta" in history[0]:
+        beta_axis = axes[2].twinx()
+        beta_axis.plot(epochs, [r["beta"] for r in history], "k--", linewidth=1, label="beta")
+        beta_axis.set_ylabel("beta (mean over the epoch's steps)")
+        beta_axis.set_ylim(bottom=0)
+        beta_axis.legend(loc="lower right")
     fig.tight_layout()
     return fig
 
@@ -86,10 +98,12 @@ def latent_scatter(points, labels, title, xlabel="z1", ylabel="z2", ax=None):
     return fig
 
 
-def bar_chart(values, title, xlabel, ylabel, ax=None):
-    """One bar per entry of ``values`` (K,)."""
+def bar_chart(values, title, xlabel, ylabel, ax=None, line=None):
+    """One bar per entry of ``values`` (K,); ``line``: a dashed horizontal line at that value."""
     fig, ax = _axes(ax, (max(4.0, 0.3 * len(values) + 1.5), 3.5))
     ax.bar(np.arange(len(values)), values)
+    if line is not None:
+        ax.axhline(line, color="k", linestyle="--", linewidth=0.8)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole dimensions
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)

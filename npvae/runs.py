@@ -11,11 +11,13 @@ import io
 import json
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from .checkpoint import CheckpointError, atomic_file, load_model, write_text_atomically
 from .data import Dataset, load_dataset
+from .evaluation import change_of_variables
 from .train import test_targets
 
 
@@ -33,10 +35,19 @@ class TrainConfig:
     lr: float = 1e-3  # Adam's learning rate
     hidden: tuple = (400, 400)  # hidden layer sizes of the encoder (reversed in the decoder)
     latent_dim: int = 20
+    decoder_hidden: tuple = None  # hidden layer sizes of the decoder (None: hidden reversed)
+    activation: str = "relu"  # or tanh, after every hidden layer
     beta: float = 1.0  # weight of the KL term (1: the ELBO)
     likelihood: str = "bernoulli"  # or gaussian, for real-valued data
+    gaussian_std: object = "learned"  # gaussian: learned, learned-per-dim, or a fixed number
+    standardize: bool = False  # gaussian: train on (x - mean) / std of the training images
     binarize: str = "none"  # none (grey-level targets), static or dynamic
-    warmup: int = 0  # epochs of KL warm-up (beta rising from 0)
+    warmup: float = 0  # epochs of KL warm-up, step by step (beta rising from beta / steps)
+    kl_cycles: int = 0  # cyclical KL schedule (Fu et al. 2019): this many cycles, or none
+    free_bits: float = 0.0  # nats: each latent dimension's batch-mean KL counts at least this
+    val_fraction: float = 0.1  # of the training images, held out to validate each epoch
+    patience: int = None  # early stopping: epochs without a lower validation loss
+    lr_schedule: str = "none"  # or cosine, plateau
     dtype: str = "float32"
     seed: int = 0
     conditional: bool = False  # a conditional VAE: the one-hot label goes in with x and z
@@ -50,7 +61,8 @@ class TrainConfig:
 
     def check(self):
         positive = [("epochs", self.epochs), ("batch-size", self.batch_size),
-                    ("latent-dim", self.latent_dim)] + [("hidden", h) for h in self.hidden]
+                    ("latent-dim", self.latent_dim)] + [("hidden", h) for h in self.hidden] + [
+            ("decoder-hidden", h) for h in self.decoder_hidden or ()]
         for name, value in positive:
             if value < 1:
                 raise ValueError(f"--{name} must be at least 1; got {value}")
@@ -60,11 +72,26 @@ class TrainConfig:
             raise ValueError(f"--seed must be >= 0; got {self.seed}")
         if not self.beta >= 0:
             raise ValueError(f"--beta must be >= 0; got {self.beta}")
-        if self.warmup < 0:
-            raise ValueError(f"--warmup must be >= 0; got {self.warmup}")
-        if self.engine == "reference" and (self.likelihood != "bernoulli" or self.conditional):
+        for name in ("warmup", "free_bits"):
+            if not (np.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
+                raise ValueError(f"--{name.replace('_', '-')} must be a finite number >= 0; got "
+                                 f"{getattr(self, name)}")
+        if self.kl_cycles < 0:
+            raise ValueError(f"--kl-cycles must be >= 0; got {self.kl_cycles}")
+        if self.kl_cycles and self.warmup:
+            raise ValueError("--warmup and --kl-cycles are two KL schedules: choose one")
+        if not 0 <= self.val_fraction <= 0.5:
+            raise ValueError(f"--val-fraction must lie in [0, 0.5]; got {self.val_fraction}")
+        if self.patience is not None and not self.val_fraction:
+            raise ValueError("--patience stops on the validation loss: it needs --val-fraction "
+                             "above 0")
+        if self.likelihood != "gaussian" and self.standardize:
+            raise ValueError("--standardize is an option of --likelihood gaussian")
+        if self.engine == "reference" and (self.likelihood != "bernoulli" or self.conditional
+                                           or self.activation != "relu" or self.free_bits):
             raise ValueError("--engine reference trains the VAE of npvae/reference.py: Bernoulli "
-                             "likelihood, no labels (not --likelihood gaussian or --conditional)")
+                             "likelihood, ReLU, no labels, no free bits (not --likelihood "
+                             "gaussian, --activation tanh, --conditional or --free-bits)")
 
 
 MAX_IMAGES, MAX_COLUMNS, MAX_ROWS = 400, 40, 40  # what one figure holds
@@ -106,9 +133,22 @@ def open_run(folder):
     if not folder.is_dir():
         raise CheckpointError(f"{folder} is not a run folder (no such folder)")
     model, meta = load_model(folder / "checkpoint.npz")
+    return model, saved_config(meta)
+
+
+# Options newer than some runs, and the value a run saved without them had
+ADDED_LATER = {"val_fraction": 0.0}
+
+
+def saved_config(meta):
+    """The TrainConfig a checkpoint's metadata holds."""
     names = {f.name for f in fields(TrainConfig)}
-    config = TrainConfig(**{k: v for k, v in (meta.get("train") or {}).items() if k in names})
-    return model, config
+    saved = {**ADDED_LATER, **(meta.get("train") or {})}
+    config = TrainConfig(**{k: v for k, v in saved.items() if k in names})
+    config.hidden = tuple(config.hidden)
+    if config.decoder_hidden is not None:
+        config.decoder_hidden = tuple(config.decoder_hidden)
+    return config
 
 
 def without_class(data, label):
@@ -122,12 +162,105 @@ def without_class(data, label):
                    data.name, data.image_shape)
 
 
+class Standardizer(NamedTuple):
+    """x' = (x - mean) / scale, each dimension by the training images' mean and standard
+    deviation (scale 1 where a dimension does not vary, as scikit-learn's StandardScaler)."""
+    mean: np.ndarray  # (D,)
+    scale: np.ndarray  # (D,)
+
+    @classmethod
+    def of(cls, X):
+        X64 = np.asarray(X, dtype=np.float64)
+        std = X64.std(axis=0)
+        return cls(X64.mean(axis=0), np.where(std > 1e-8, std, 1.0))
+
+    def forward(self, X):
+        """Standardise X (N, D), keeping its dtype."""
+        return ((X - self.mean) / self.scale).astype(X.dtype)
+
+    def inverse(self, X):
+        """Back to the data's own units."""
+        return (X * self.scale + self.mean).astype(X.dtype)
+
+    def log_det(self):
+        """sum_d log scale_d: what a negative log-likelihood gains in the data's own units."""
+        return change_of_variables(self.scale)
+
+
+class RunData(NamedTuple):
+    """A run's data as it trained on it: ``data`` without the held-out class, its training
+    images less the validation split (``X_val``, ``y_val``; None without one), all of it
+    standardised if asked (``standardizer``, else None)."""
+    data: Dataset
+    X_val: np.ndarray
+    y_val: np.ndarray
+    standardizer: Standardizer
+
+
+MAX_VALIDATION = 10_000  # images at most in the validation split
+
+
+def split_validation(data, fraction):
+    """The training images less a validation split of ``fraction`` of them (at most
+    MAX_VALIDATION), taken at random with a fixed seed, the same for every --seed:
+    (Dataset, X_val, y_val); X_val None for fraction 0."""
+    n_val = min(int(round(fraction * len(data.X_train))), MAX_VALIDATION)
+    if not n_val:
+        return data, None, None
+    if n_val >= len(data.X_train):
+        raise ValueError(f"--val-fraction {fraction} leaves no training images of "
+                         f"{len(data.X_train)}")
+    order = np.random.default_rng(0).permutation(len(data.X_train))
+    val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
+    factors = None if data.factors_train is None else data.factors_train[train]
+    rest = data._replace(X_train=data.X_train[train], y_train=data.y_train[train],
+                         factors_train=factors)
+    return rest, data.X_train[val], data.y_train[val]
+
+
+def run_data(config, full=None):
+    """The ``RunData`` of a run with this config (``full``: its data set, if loaded already)."""
+    full = load_dataset(config.dataset, config.data_dir) if full is None else full
+    data, X_val, y_val = split_validation(without_class(full, config.holdout_class),
+                                          config.val_fraction)
+    if not config.standardize:
+        return RunData(data, X_val, y_val, None)
+    if data.X_train.dtype == np.uint8:
+        raise ValueError(f"--standardize needs images as floats; {config.dataset} keeps bytes")
+    standardizer = Standardizer.of(data.X_train)
+    data = data._replace(X_train=standardizer.forward(data.X_train),
+                         X_test=standardizer.forward(data.X_test))
+    X_val = None if X_val is None else standardizer.forward(X_val)
+    return RunData(data, X_val, y_val, standardizer)
+
+
 def test_set(config):
-    """All the test images (held-out class included) as training saw them, and their labels."""
-    data = load_dataset(config.dataset, config.data_dir)
-    return test_targets(data.X_test, config.binarize), data.y_test
+    """All the test images (held-out class included) as training saw them (binarized or
+    standardised), and their labels."""
+    full = load_dataset(config.dataset, config.data_dir)
+    X_test = full.X_test
+    if config.standardize:
+        X_test = run_data(config, full).standardizer.forward(X_test)
+    return test_targets(X_test, config.binarize), full.y_test
+
+
+def display(config):
+    """A function from what the model sees (data, or the decoder's means) to pixel values for a
+    figure: the identity, or for a standardised run the way back to the data's units."""
+    if not config.standardize:
+        return lambda X: X
+    return run_data(config).standardizer.inverse
 
 
 def labels_for(model, y):
     """The labels to hand a model: y for a conditional one, None for a plain one."""
     return np.asarray(y) if model.n_classes else None
+
+
+def data_units(loss, standardizer):
+    """For a standardised run, the negative ELBO in the data's own units (text to append)."""
+    if standardizer is None:
+        return ""
+    log_det = standardizer.log_det()
+    return (f"; in the data's own units {loss + log_det:.3f} (+ sum_d log std_d = "
+            f"{log_det:.3f}: the data were standardised)")

@@ -1,7 +1,7 @@
 """The variational autoencoder (Kingma & Welling 2014), forward and backward by hand.
 
 Model: a prior p(z) = N(0, I) over K latent variables, a decoder p(x | z) (Bernoulli with logits,
-or Gaussian with a fixed standard deviation) and an encoder
+or Gaussian with a fixed or learned standard deviation) and an encoder
 q(z | x) = N(mu(x), diag(exp(logvar(x)))).
 Training minimises the negative evidence lower bound (ELBO), per example in nats:
 
@@ -33,8 +33,10 @@ import numpy as np
 
 from .layers import ACTIVATIONS as LAYER_ACTIVATIONS
 from .layers import Dense, mlp, sigmoid
-from .losses import BernoulliNLL, GaussianNLL, kl_normal
-from .params import Parameters, check_dtype, check_positive_int, check_random_state
+from .losses import (LEARNED_STD, BernoulliNLL, GaussianNLL, check_gaussian_std,
+                     kl_free_bits, kl_normal)
+from .params import (Parameters, check_dtype, check_nonnegative, check_positive_int,
+                     check_random_state)
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 ACTIVATIONS = tuple(LAYER_ACTIVATIONS)
@@ -74,10 +76,10 @@ def reparameterize_backward(dz, logvar, eps):
     return dz.copy(), dz * eps * np.exp(logvar / 2) / 2
 
 
-def dense_sizes(n_in, hidden_dims, latent_dim, n_labels, n_out):
+def dense_sizes(n_in, hidden_dims, latent_dim, n_labels, n_out, decoder_dims):
     """(inputs, outputs) of every dense layer: the encoder, the two heads, the decoder."""
     encoder = (n_in, *hidden_dims)
-    decoder = (latent_dim + n_labels, *hidden_dims[::-1], n_out)
+    decoder = (latent_dim + n_labels, *decoder_dims, n_out)
     return ([*zip(encoder[:-1], encoder[1:])] + 2 * [(encoder[-1], latent_dim)]
             + [*zip(decoder[:-1], decoder[1:])])
 
@@ -100,30 +102,41 @@ class VAE:
     """A variational autoencoder with dense encoder and decoder.
 
     Encoder: Dense + activation for each size in ``hidden_dims``, then two Dense heads giving
-    ``mu`` and ``logvar`` (N, K). Decoder: Dense + activation for the hidden sizes reversed, then a
-    Dense giving the logits of a Bernoulli (``likelihood="bernoulli"``, data in [0, 1]) or the mean
-    of a Gaussian with fixed standard deviation ``gaussian_std`` (``likelihood="gaussian"``).
+    ``mu`` and ``logvar`` (N, K). Decoder: Dense + activation for each size in
+    ``decoder_hidden_dims`` (default: ``hidden_dims`` reversed), then a Dense giving the logits of
+    a Bernoulli (``likelihood="bernoulli"``, data in [0, 1]) or the mean of a Gaussian
+    (``likelihood="gaussian"``) whose standard deviation ``gaussian_std`` is fixed or learned.
 
     Args:
         input_dim: D, the data width (784 for MNIST).
-        hidden_dims: sizes of the hidden layers of the encoder (the decoder uses them reversed).
+        hidden_dims: sizes of the hidden layers of the encoder.
         latent_dim: K.
         likelihood: "bernoulli" or "gaussian".
         beta: weight of the KL term (1 gives the ELBO; beta-VAE otherwise).
         dtype: float32 (fast) or float64 (for gradient checks); every array keeps it.
         random_state: None, int or Generator; initialisation, noise and sampling draw from it.
         activation: "relu" (default) or "tanh", after every hidden layer.
-        gaussian_std: the fixed standard deviation of the Gaussian likelihood.
+        gaussian_std: the Gaussian likelihood's standard deviation: "learned" (default: one
+            value for all dimensions, a parameter ``likelihood.scaled_log_std`` of shape (1,)),
+            "learned-per-dim" (one per dimension, (D,)), or a fixed number (1 suits standardised
+            data). See ``npvae.losses.GaussianNLL``.
         n_classes: C > 0 makes a conditional VAE (Sohn et al. 2015): the one-hot label is
             appended to the encoder's input and to the decoder's input, and every method that
             sees data or draws samples takes the labels ``y``.
+        decoder_hidden_dims: sizes of the decoder's hidden layers, from z to x; None (default)
+            mirrors the encoder. A larger decoder than encoder makes posterior collapse easy
+            to provoke (Bowman et al. 2016).
+        free_bits: lambda >= 0 nats; above 0, each latent dimension's batch-mean KL counts as
+            at least lambda (Kingma et al. 2016; ``npvae.losses.kl_free_bits``).
     """
 
     def __init__(self, input_dim, hidden_dims=(400, 400), latent_dim=20, likelihood="bernoulli",
                  beta=1.0, dtype=np.float32, random_state=None, activation="relu",
-                 gaussian_std=1.0, n_classes=0):
+                 gaussian_std="learned", n_classes=0, decoder_hidden_dims=None, free_bits=0.0):
         self.input_dim = check_positive_int("input_dim", input_dim)
         self.hidden_dims = tuple(check_positive_int("hidden size", h) for h in hidden_dims)
+        self.decoder_hidden_dims = None if decoder_hidden_dims is None else tuple(
+            check_positive_int("decoder hidden size", h) for h in decoder_hidden_dims)
         self.latent_dim = check_positive_int("latent_dim", latent_dim)
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}; got {likelihood!r}")
@@ -131,10 +144,12 @@ class VAE:
             raise ValueError(f"activation must be one of {ACTIVATIONS}; got {activation!r}")
         if not np.isfinite(beta) or beta < 0:
             raise ValueError(f"beta must be a finite number >= 0; got {beta!r}")
-        if not np.isfinite(gaussian_std) or gaussian_std <= 0:
-            raise ValueError(f"gaussian_std must be a finite number > 0; got {gaussian_std!r}")
+        free_bits = check_nonnegative("free_bits", free_bits)
+        if free_bits and getattr(type(self), "couples_rows", False):
+            raise ValueError(f"free_bits is an option of npvae.VAE, not of {type(self).__name__}")
         self.likelihood, self.activation = likelihood, activation
-        self.beta, self.gaussian_std = float(beta), float(gaussian_std)
+        self.beta, self.free_bits = float(beta), free_bits
+        self.gaussian_std = check_gaussian_std(gaussian_std)
         if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) \
                 or n_classes < 0:
             raise ValueError(f"n_classes must be an integer >= 0; got {n_classes!r}")
@@ -143,20 +158,30 @@ class VAE:
         self.rng = check_random_state(random_state)
 
         D, H, K, C = self.input_dim, self.hidden_dims, self.latent_dim, self.n_classes
+        H_dec = H[::-1] if self.decoder_hidden_dims is None else self.decoder_hidden_dims
         last = H[-1] if H else D + C
-        check_fits_in_memory(dense_sizes(D + C, H, K, C, D), self.dtype)
+        check_fits_in_memory(dense_sizes(D + C, H, K, C, D, H_dec), self.dtype)
         self.encoder = mlp((D + C, *H), activation, last_activation=True, random_state=self.rng,
                            dtype=self.dtype, input_grad=False)
         self.mu_head = Dense(last, K, self.rng, self.dtype, input_grad=bool(H))
         self.logvar_head = Dense(last, K, self.rng, self.dtype, input_grad=bool(H))
-        self.decoder = mlp((K + C, *H[::-1], D), activation, random_state=self.rng,
+        self.decoder = mlp((K + C, *H_dec, D), activation, random_state=self.rng,
                            dtype=self.dtype)
-        self.nll = BernoulliNLL() if likelihood == "bernoulli" else GaussianNLL(gaussian_std)
+        if likelihood == "bernoulli":
+            self.nll = BernoulliNLL()
+        elif isinstance(self.gaussian_std, str):
+            self.nll = GaussianNLL(learned=LEARNED_STD[self.gaussian_std], dim=D,
+                                   dtype=self.dtype)
+        else:
+            self.nll = GaussianNLL(self.gaussian_std)
         self.params = Parameters(self._named_layers(), self.dtype)
 
     def _named_layers(self):
+        """Every layer with parameters, named: the learned standard deviation, if any, last."""
+        likelihood = [("likelihood", self.nll)] if self.nll.params else []
         return [*self.encoder.named_layers("encoder"), ("mu_head", self.mu_head),
-                ("logvar_head", self.logvar_head), *self.decoder.named_layers("decoder")]
+                ("logvar_head", self.logvar_head), *self.decoder.named_layers("decoder"),
+                *likelihood]
 
     def twin(self, share_grad=False):
         """A VAE that shares this one's parameters (the same memory: an update of either is an
@@ -181,13 +206,23 @@ class VAE:
         return {"input_dim": self.input_dim, "hidden_dims": list(self.hidden_dims),
                 "latent_dim": self.latent_dim, "likelihood": self.likelihood,
                 "beta": self.beta, "dtype": self.dtype.name, "activation": self.activation,
-                "gaussian_std": self.gaussian_std, "n_classes": self.n_classes}
+                "gaussian_std": self.gaussian_std, "n_classes": self.n_classes,
+                "decoder_hidden_dims": (None if self.decoder_hidden_dims is None
+                                        else list(self.decoder_hidden_dims)),
+                "free_bits": self.free_bits}
 
     def __reduce__(self):
         """Pickle (and deepcopy) as the config, the parameter vector and the Generator. Pickled
         layer by layer, each view of the vector would come back as an array of its own, no longer
         part of the vector that the optimizer updates."""
         return _rebuild_vae, (self.config(), self.params.vector, self.rng)
+
+    def save(self, path):
+        """Save the model alone (config, parameters, Generator) to ``path``, a .npz written
+        atomically; ``npvae.load(path)`` gives it back, in any process."""
+        from .checkpoint import save_model  # (checkpoint.py builds models: it imports this)
+
+        save_model(path, self)
 
     def named_parameters(self):
         """Yield ``(name, array)`` in forward order; each Dense gives ``W`` then ``b``."""
@@ -300,25 +335,54 @@ class VAE:
 
     # ---- the loss and its gradient ---------------------------------------------------------
 
-    def per_example_loss(self, x, eps=None, y=None):
-        """Reconstruction -log p(x|z) (N,) and KL (N,) for each example, with no gradients."""
+    def _eval_eps(self, eps, n, random_state):
+        """eps as given (checked), or drawn from ``random_state``: an evaluation is seeded."""
+        if eps is not None:
+            return self.check_eps(eps, n)
+        rng = self.rng if random_state is None else check_random_state(random_state)
+        return rng.standard_normal((n, self.latent_dim), dtype=self.dtype)
+
+    def per_example_loss(self, x, eps=None, y=None, random_state=0):
+        """Reconstruction -log p(x|z) (N,) and KL (N,) of each example (positive nats: their
+        sum is the negative ELBO), with no gradients. ``eps=None``: the noise is drawn from
+        ``random_state`` (default 0, so that a rerun gives the same numbers; None: the model's
+        Generator)."""
         x = self.check_input(x)
-        eps = self.draw_eps(len(x)) if eps is None else self.check_eps(eps, len(x))
+        eps = self._eval_eps(eps, len(x), random_state)
         y = self.check_labels(y, len(x))
         mu, logvar, _ = self._encode(x, y)
         rec = self.nll.forward(self._decode(reparameterize(mu, logvar, eps), y), x)
         kl, _, _ = kl_normal(mu, logvar)
         return rec, kl
 
-    def loss(self, x, eps=None, y=None):
-        """The batch-mean loss and its parts as ``LossParts(total, reconstruction, kl)``."""
-        rec, kl = self.per_example_loss(x, eps, y)
-        return self._parts(rec, kl)
+    def loss(self, x, eps=None, y=None, random_state=0):
+        """The batch-mean loss, positive nats, and its parts: ``LossParts(total, reconstruction,
+        kl)``. ``total = reconstruction + beta * kl`` is the training objective (beta = 1: the
+        negative ELBO; with free bits, each dimension's KL floored over this batch).
+        ``eps=None``: the noise is drawn from ``random_state`` (default 0: reruns agree; None:
+        the model's Generator)."""
+        x = self.check_input(x)
+        eps = self._eval_eps(eps, len(x), random_state)
+        y = self.check_labels(y, len(x))
+        mu, logvar, _ = self._encode(x, y)
+        rec = self.nll.forward(self._decode(reparameterize(mu, logvar, eps), y), x)
+        kl, objective, _, _ = self._kl(mu, logvar)
+        return self._parts(rec, kl, objective=objective)
 
-    def _parts(self, rec, kl, beta=None, n=None):
+    def _kl(self, mu, logvar):
+        """The KL (N,), the KL term of the objective (N,; the KL unless free bits) and the
+        objective's gradients for mu and logvar (N, K), summed over the rows."""
+        if self.free_bits:
+            return kl_free_bits(mu, logvar, self.free_bits)
+        kl, dmu, dlogvar = kl_normal(mu, logvar)
+        return kl, kl, dmu, dlogvar
+
+    def _parts(self, rec, kl, beta=None, n=None, objective=None):
         n = len(rec) if n is None else n
-        rec, kl = float(rec.sum()) / n, float(kl.sum()) / n
-        return LossParts(rec + (self.beta if beta is None else beta) * kl, rec, kl)
+        beta = self.beta if beta is None else beta
+        objective = kl if objective is None else objective
+        rec, kl, objective = (float(v.sum()) / n for v in (rec, kl, objective))
+        return LossParts(rec + beta * objective, rec, kl)
 
     def forward_backward(self, x, eps, beta=None, y=None, batch_size=None):
         """One forward and backward pass; writes the gradient into ``self.params.grad``.
@@ -332,12 +396,15 @@ class VAE:
         and gradients add up to the batch's. Default: N, the batch mean.
         """
         n = len(x) if batch_size is None else batch_size
+        if self.free_bits and n != len(x):
+            raise ValueError("free bits floor the batch's mean KL: forward_backward needs the "
+                             "whole batch, not a share of it")
         beta = self.beta if beta is None else beta
         mu, logvar, logvar_raw = self._encode(x, y)  # (N, K) each
         z = reparameterize(mu, logvar, eps)  # (N, K)
         out = self._decode(z, y)  # (N, D)
         rec = self.nll.forward(out, x)  # (N,)
-        kl, dmu_kl, dlogvar_kl = kl_normal(mu, logvar)  # (N,), (N, K), (N, K)
+        kl, objective, dmu_kl, dlogvar_kl = self._kl(mu, logvar)  # (N,), (N,), (N, K), (N, K)
 
         dout = self.nll.backward(1 / n)  # (N, D); 1/n because the loss is a mean over the batch
         dz = self.decoder.backward(dout)[:, :self.latent_dim]  # (N, K); the label has no gradient
@@ -350,7 +417,7 @@ class VAE:
         if self.hidden_dims:  # with no hidden layers the heads read x: nothing further back
             dh += dh_logvar
             self.encoder.backward(dh)
-        return self._parts(rec, kl, beta, n)
+        return self._parts(rec, kl, beta, n, objective)
 
     def loss_and_grads(self, x, eps=None, y=None):
         """The loss (a float, batch mean in nats) and a dict name -> gradient (fresh copies).

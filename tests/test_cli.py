@@ -4,6 +4,7 @@ from urllib.error import URLError
 import numpy as np
 import pytest
 
+import npvae
 from conftest import assert_one_line_error
 from npvae import data
 from npvae.cli import main
@@ -26,7 +27,8 @@ def test_train_writes_a_run_folder(trained):
         assert (trained / name).is_file(), name
     history = json.loads((trained / "history.json").read_text())
     assert [r["epoch"] for r in history] == [1, 2, 3]
-    assert history[-1]["test_loss"] < history[0]["test_loss"]
+    assert history[-1]["val_loss"] < history[0]["val_loss"]
+    assert "test_loss" in history[-1] and "test_loss" not in history[0]  # once, at the end
     assert json.loads((trained / "config.json").read_text())["image_shape"] == [8, 8]
 
 
@@ -112,7 +114,8 @@ def test_offline_the_main_command_trains_on_the_shipped_mnist_test_set(tmp_path,
                            "--hidden", "32", "--latent-dim", "2")
     assert status == 0, err
     assert len(err.strip().splitlines()) == 1 and "mnist could not be downloaded" in err
-    assert "--dataset mnist-t10k" in err and "training mnist-t10k: 8000 train, 2000 test" in out
+    assert "--dataset mnist-t10k" in err
+    assert "training mnist-t10k: 7200 train, 800 validation, 2000 test" in out
     assert json.loads((folder / "config.json").read_text())["dataset"] == "mnist-t10k"
     assert cli("evaluate", "--run", str(folder))[0] == 0
 
@@ -270,3 +273,94 @@ def test_train_with_the_reference_engine(tmp_path, cli):
                          "--out", str(tmp_path / "no"))
     assert_one_line_error(status, err, "--engine reference trains the VAE of npvae/reference.py")
     assert not (tmp_path / "no").exists()
+
+
+# ---- a researcher's experiments from the command line (issue 21) -----------------------------
+
+def test_an_asymmetric_run_with_validation_early_stopping_and_schedules(tmp_path, cli):
+    folder = tmp_path / "run"
+    status, out, err = cli(*TRAIN, "--decoder-hidden", "16", "24", "--activation", "tanh",
+                           "--val-fraction", "0.2", "--patience", "2", "--epochs", "60",
+                           "--lr", "0.01", "--lr-schedule", "plateau", "--warmup", "0.5",
+                           "--free-bits", "0.1", "--out", str(folder))
+    assert status == 0, err
+    assert "1150 train, 287 validation, 360 test images; 64-32-2 (decoder 2-16-24-64)" in out
+    assert "early stopping: stopped after epoch" in out and "the model is epoch" in out
+    assert "test negative ELBO" in out and "latent dimensions carrying more than 0.1" in out
+    config = json.loads((folder / "config.json").read_text())
+    assert config["decoder_hidden"] == [16, 24] and config["activation"] == "tanh"
+    history = json.loads((folder / "history.json").read_text())
+    assert len(history) < 60 and {"lr", "beta", "val_loss"} <= set(history[0])
+    assert history[0]["beta"] < 1 == history[1]["beta"]  # half an epoch of warm-up
+    model = npvae.load(folder / "checkpoint.npz")
+    assert model.decoder_hidden_dims == (16, 24) and model.free_bits == 0.1
+    assert model.activation == "tanh"
+    status, out, _ = cli("train", "--out", str(folder), "--resume", "--epochs", "80", "--quiet")
+    assert status == 0 and "early stopping: stopped after epoch" in out  # stays stopped
+    assert len(json.loads((folder / "history.json").read_text())) == len(history)
+
+
+def test_a_gaussian_run_with_a_learned_std_on_standardised_data(tmp_path, cli):
+    folder = tmp_path / "run"
+    status, out, err = cli(*TRAIN, "--likelihood", "gaussian", "--gaussian-std",
+                           "learned-per-dim", "--standardize", "--epochs", "3", "--out",
+                           str(folder))
+    assert status == 0, err
+    own_units = out.split("in the data's own units ")[1]
+    assert "sum_d log std_d" in own_units
+    for command in ("evaluate", "reconstruct", "sample", "uncertainty"):
+        status, out, err = cli(command, "--run", str(folder))
+        assert status == 0, err
+    status, out, err = cli("anomaly", "--run", str(folder), "--ood-dataset", "digits")
+    assert_one_line_error(status, err, "not trained --standardize")
+
+
+def test_a_fixed_std_of_1_on_pixels_collapses_and_says_so(tmp_path, cli):
+    status, out, err = cli("train", "--dataset", "digits", "--hidden", "128", "--latent-dim", "8",
+                           "--batch-size", "64", "--epochs", "20", "--likelihood", "gaussian",
+                           "--gaussian-std", "1", "--quiet", "--out", str(tmp_path / "run"))
+    assert status == 0 and "carrying more than 0.1 nats: 0 of 8" in out
+    assert "warning: the posterior collapsed" in err and "--gaussian-std learned" in err
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--gaussian-std", "learned"], "--gaussian-std is an option of --likelihood gaussian"),
+    (["--standardize"], "--standardize is an option of --likelihood gaussian"),
+    (["--likelihood", "gaussian", "--gaussian-std", "-1"], "must be > 0"),
+    (["--likelihood", "gaussian", "--gaussian-std", "big"], "expected learned, learned-per-dim"),
+    (["--warmup", "1", "--kl-cycles", "2"], "choose one"),
+    (["--val-fraction", "0.9"], "--val-fraction must lie in [0, 0.5]"),
+    (["--val-fraction", "0", "--patience", "2"], "--patience stops on the validation loss"),
+    (["--free-bits", "-1"], "--free-bits must be a finite number >= 0"),
+    (["--model", "tcvae", "--free-bits", "0.5"], "free_bits is an option of npvae.VAE"),
+    (["--engine", "reference", "--free-bits", "0.5"], "no free bits"),
+    (["--decoder-hidden", "0"], "--decoder-hidden: must be at least 1"),
+])
+def test_bad_experiment_options_exit_2_with_one_line(argv, fragment, cli, tmp_path):
+    status, _, err = cli(*TRAIN, *argv, "--out", str(tmp_path / "run"))
+    assert_one_line_error(status, err, fragment)
+
+
+def test_evaluate_json_and_its_thresholds(trained, cli):
+    status, out, _ = cli("evaluate", "--run", str(trained), "--json", "--iwae-k", "5",
+                         "--kl-threshold", "0.5", "--au-threshold", "0.1")
+    assert status == 0 and "wrote" in out
+    report = json.loads((trained / "evaluation.json").read_text())
+    assert f"{report['neg_elbo']:.3f}" in out and f"<= {report['iwae_nll']:.3f}" in out
+    assert report["kl_threshold"] == 0.5 and report["au_threshold"] == 0.1
+    assert report["dimensions_above_kl_threshold"] == sum(
+        kl > 0.5 for kl in report["kl_per_dimension"])
+    assert report["active_units"] == sum(v > 0.1 for v in report["posterior_mean_variance"])
+    assert f"carrying more than 0.5 nats of KL: {report['dimensions_above_kl_threshold']}" in out
+
+
+def test_the_loss_figure_draws_the_parts_and_beta(trained):
+    from npvae import plots
+
+    history = json.loads((trained / "history.json").read_text())
+    fig = plots.loss_curves(history)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[:3] == ["negative ELBO", "reconstruction", "KL"]
+    assert fig.axes[3].get_ylabel().startswith("beta")  # on the KL panel's right axis
+    labels = [line.get_label() for line in fig.axes[0].get_lines()]
+    assert labels == ["train", "validation", "test"]

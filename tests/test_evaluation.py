@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
-from npvae import VAE, active_units, fit, iwae_bound, kl_per_dimension
+from npvae import VAE, active_units, fit, iwae_nll, kl_per_dimension
 from npvae.data import load_digits_split
-from npvae.evaluation import anomaly_scores, evaluate, iwae_per_example, predictive_moments
+from npvae.evaluation import (anomaly_scores, change_of_variables, evaluate, iwae_nll_per_example,
+                              predictive_moments)
 from npvae.vae import reparameterize
 
 
@@ -35,28 +36,28 @@ def log_px_by_quadrature(model, x, grid=np.linspace(-12, 12, 24001)):
 
 def test_iwae_converges_to_log_px_from_quadrature(one_dimensional, digits):
     x = digits.X_test[:20].astype(np.float64)
-    exact = log_px_by_quadrature(one_dimensional, x).mean()
-    bounds = {k: iwae_bound(one_dimensional, x, k=k, random_state=1) for k in (1, 10, 100, 3000)}
-    assert bounds[1] < bounds[10] < bounds[100] < bounds[3000]
-    assert bounds[3000] <= exact + 0.02  # a lower bound, up to Monte-Carlo noise
-    assert exact - bounds[3000] < 0.05, (exact, bounds)
-    assert exact - bounds[1] > 0.1  # the ELBO is clearly looser: the test can tell them apart
+    exact = -log_px_by_quadrature(one_dimensional, x).mean()  # -log p(x)
+    bounds = {k: iwae_nll(one_dimensional, x, k=k, random_state=1) for k in (1, 10, 100, 3000)}
+    assert bounds[1] > bounds[10] > bounds[100] > bounds[3000] > 0
+    assert bounds[3000] >= exact - 0.02  # an upper bound, up to Monte-Carlo noise
+    assert bounds[3000] - exact < 0.05, (exact, bounds)
+    assert bounds[1] - exact > 0.1  # the ELBO is clearly looser: the test can tell them apart
 
 
 def test_iwae_with_k_1_is_the_elbo_on_average(one_dimensional, digits):
     """Both are one-sample estimates of the same expectation (the ELBO with the KL in closed form,
     the bound with it sampled): their means over many draws agree within the noise."""
     x = digits.X_test[:50]
-    elbos = [-evaluate(one_dimensional, x, random_state=seed)["loss"] for seed in range(40)]
-    bounds = [iwae_bound(one_dimensional, x, k=1, random_state=seed) for seed in range(40)]
+    elbos = [evaluate(one_dimensional, x, random_state=seed)["loss"] for seed in range(40)]
+    bounds = [iwae_nll(one_dimensional, x, k=1, random_state=seed) for seed in range(40)]
     noise = np.sqrt(np.var(elbos) + np.var(bounds)) / np.sqrt(40)
     assert abs(np.mean(bounds) - np.mean(elbos)) < 4 * noise
 
 
 def test_iwae_is_the_same_in_any_batching(one_dimensional, digits):
     x = digits.X_test[:30]
-    a = iwae_bound(one_dimensional, x, k=50, batch_size=10_000, random_state=3)
-    b = iwae_bound(one_dimensional, x, k=50, batch_size=100, random_state=3)
+    a = iwae_nll(one_dimensional, x, k=50, batch_size=10_000, random_state=3)
+    b = iwae_nll(one_dimensional, x, k=50, batch_size=100, random_state=3)
     assert np.isfinite(a) and abs(a - b) < 0.3  # different draws, same quantity
 
 
@@ -87,18 +88,19 @@ def test_anomaly_scores_rank_noise_above_digits(digits):
 
 def test_bad_k_is_refused(one_dimensional, digits):
     with pytest.raises(ValueError, match="k must be a positive integer; got 0"):
-        iwae_bound(one_dimensional, digits.X_test[:3], k=0)
+        iwae_nll(one_dimensional, digits.X_test[:3], k=0)
 
 
 def test_iwae_per_example_averages_to_the_bound(one_dimensional, digits):
     x = digits.X_test[:30]
-    per_example = iwae_per_example(one_dimensional, x, k=20, batch_size=100, random_state=4)
+    per_example = iwae_nll_per_example(one_dimensional, x, k=20, batch_size=100, random_state=4)
     assert per_example.shape == (30,)
-    assert per_example.mean() == iwae_bound(one_dimensional, x, k=20, batch_size=100,
-                                            random_state=4)
-    # each example's own bound, against its own log p(x) by quadrature
-    tight = iwae_per_example(one_dimensional, x[:5].astype(np.float64), k=3000, random_state=1)
-    exact = log_px_by_quadrature(one_dimensional, x[:5].astype(np.float64))
+    assert per_example.mean() == iwae_nll(one_dimensional, x, k=20, batch_size=100,
+                                          random_state=4)
+    # each example's own bound, against its own -log p(x) by quadrature
+    tight = iwae_nll_per_example(one_dimensional, x[:5].astype(np.float64), k=3000,
+                                 random_state=1)
+    exact = -log_px_by_quadrature(one_dimensional, x[:5].astype(np.float64))
     np.testing.assert_allclose(tight, exact, atol=0.1)  # Monte-Carlo noise about 0.05
     assert np.ptp(exact) > 1  # the examples differ by far more than that
 
@@ -137,3 +139,28 @@ def test_predictive_moments_keep_float32_and_refuse_one_sample(digits):
     assert np.all((mean >= 0) & (mean <= 1)) and np.all((sd >= 0) & (sd <= 0.5))
     with pytest.raises(ValueError, match="n_samples must be an integer >= 2; got 1"):
         predictive_moments(model, digits.X_test[:5], 1)
+
+
+def test_every_evaluation_is_seeded_and_positive(one_dimensional, digits):
+    """Reruns give the same numbers without a seed being passed, and every loss is a positive
+    number of nats (the negative ELBO, the bound on -log p(x), the model's loss)."""
+    model, x = one_dimensional, digits.X_test[:40]
+    for measure in (lambda: evaluate(model, x)["loss"], lambda: iwae_nll(model, x, k=7),
+                    lambda: model.loss(x).total,
+                    lambda: predictive_moments(model, x[:3], n_samples=4)[1].sum()):
+        first = measure()
+        assert measure() == first and first > 0
+    assert model.loss(x).total == pytest.approx(evaluate(model, x, batch_size=40)["loss"])
+    assert model.loss(x, random_state=None) != model.loss(x, random_state=None)  # the model's rng
+
+
+def test_the_change_of_variables_is_the_log_of_the_scales():
+    """-log p(x) = -log p'(x') + sum_d log s_d for x' = x / s: checked on a Gaussian."""
+    rng = np.random.default_rng(0)
+    scale = np.array([0.5, 2.0, 10.0])
+    x = rng.standard_normal((5, 3)) * scale
+    nll_x = 0.5 * ((x / scale) ** 2 + np.log(2 * np.pi * scale**2)).sum(axis=1)  # N(0, s^2)
+    nll_standardised = 0.5 * ((x / scale) ** 2 + np.log(2 * np.pi)).sum(axis=1)  # N(0, 1)
+    np.testing.assert_allclose(nll_x, nll_standardised + change_of_variables(scale))
+    with pytest.raises(ValueError, match="scale must be"):
+        change_of_variables([1.0, 0.0])

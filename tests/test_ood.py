@@ -6,7 +6,7 @@ import pytest
 
 from npvae import VAE, fit
 from npvae.data import load_digits_split
-from npvae.evaluation import anomaly_scores, iwae_per_example
+from npvae.evaluation import anomaly_scores, iwae_nll_per_example
 from npvae.ood import SCORES, compressed_bits, detection_metrics, ood_scores
 
 
@@ -74,7 +74,7 @@ def test_ood_scores_are_the_library_scores(without_ones):
     scores = ood_scores(model, X[:40], k=7, random_state=3)
     assert tuple(scores) == SCORES and all(s.shape == (40,) for s in scores.values())
     neg_elbo, squared_error = anomaly_scores(model, X[:40], random_state=3)
-    nll = -iwae_per_example(model, X[:40], 7, random_state=3)
+    nll = iwae_nll_per_example(model, X[:40], 7, random_state=3)
     np.testing.assert_array_equal(scores["neg_elbo"], neg_elbo)
     np.testing.assert_array_equal(scores["reconstruction"], squared_error)
     np.testing.assert_array_equal(scores["iwae"], nll)

@@ -146,7 +146,7 @@ def test_a_bad_idx_folder_is_refused_before_anything_is_written(tmp_path, cli, c
 @pytest.mark.parametrize("call, message", [
     (lambda m, X: evaluate(m, X, batch_size=-1), "batch_size must be a positive integer"),
     (lambda m, X: evaluate(m, X, batch_size=0), "batch_size must be a positive integer"),
-    (lambda m, X: fit(m, X, epochs=1, warmup_epochs=-1), "warmup_epochs must be an integer >= 0"),
+    (lambda m, X: fit(m, X, epochs=1, warmup_epochs=-1), "warmup_epochs must be a number >= 0"),
     (lambda m, X: fit(m, X, epochs=1.5), "epochs must be a positive integer"),
     (lambda m, X: Adam(m.params, eps=-1), "eps must be a finite number >= 0"),
     (lambda m, X: Adam(m.params, lr=float("inf")), "lr must be a finite number > 0"),
@@ -178,6 +178,10 @@ def test_divergence_that_the_log_variance_cap_hides_is_caught(tmp_path):
     (["--beta", "2"], "--beta 2.0 (the run has 1.0)"),
     (["--lr", "0.01"], "--lr 0.01 (the run has 0.001)"),
     (["--conditional"], "--conditional True (the run has False)"),
+    (["--decoder-hidden", "8"], "--decoder-hidden (8,) (the run has None)"),
+    (["--free-bits", "0.5"], "--free-bits 0.5 (the run has 0.0)"),
+    (["--val-fraction", "0.2"], "--val-fraction 0.2 (the run has 0.1)"),
+    (["--lr-schedule", "cosine"], "--lr-schedule cosine (the run has none)"),
 ])
 def test_resume_refuses_a_flag_that_differs_from_the_saved_run(run, cli, argv, fragment):
     before = (run / "config.json").read_text()

@@ -94,7 +94,7 @@ def test_the_command_line_trains_evaluates_and_traverses(deepmind_file, tmp_path
                            "--latent-dim", "3", "--epochs", "2", "--batch-size", "8", "--quiet",
                            "--out", str(run))
     assert status == 0, err
-    assert "87 train, 9 test images; 4096-16-3, tcvae" in out
+    assert "78 train, 9 validation, 9 test images; 4096-16-3, tcvae" in out
     status, out, err = cli("evaluate", "--run", str(run))
     assert status == 0, err
     assert "MIG " in out and "posY" in out and "minibatch MWS" in out and "whole set" in out
