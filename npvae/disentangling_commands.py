@@ -72,8 +72,8 @@ def disentanglement_report(model, data, X_test, seed=0):
     whole = whole_set_decomposition(model, X_test, random_state=seed)
     estimates = {"whole set": whole}
     for estimator in ESTIMATORS:
-        estimates[f"minibatch {estimator.upper()}, B 128"] = minibatch_decomposition(
-            model, X_test, estimator, random_state=seed)
+        name = f"minibatch {estimator.upper()}, B {min(128, len(X_test))}"
+        estimates[name] = minibatch_decomposition(model, X_test, estimator, random_state=seed)
     print(f"KL decomposition on the {len(X_test)} test images (nats per image; closed-form KL "
           f"{whole['kl']:.3f}, its one-sample estimate {whole['kl_sampled']:.3f}):")
     print(f"{'':<24} {'MI':>8} {'TC':>8} {'DWKL':>8}")
@@ -86,7 +86,8 @@ def disentanglement_report(model, data, X_test, seed=0):
 def mig_report(codes, factors, names):
     """Print MIG and each factor's best and second-best code; return MIG."""
     gaps, info, entropy = mig_per_factor(codes, factors)
-    print(f"MIG {gaps.mean():.3f} over {len(gaps)} factors (the shape included), "
+    shape = " (the shape included)" if "shape" in list(names) else ""
+    print(f"MIG {gaps.mean():.3f} over {len(gaps)} factors{shape}, "
           f"{len(codes)} test images, 20 bins per code")
     print(f"{'factor':<12} {'H (nats)':>8} {'best code':>9} {'I best':>7} {'I second':>8} "
           f"{'gap / H':>7}")

@@ -164,8 +164,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         X = validate_data(self, X, reset=reset, dtype=dtype)
         if likelihood == "bernoulli" and (X.min() < 0 or X.max() > 1):
             raise ValueError(
-                f"X must lie in [0, 1] for likelihood='bernoulli'; got values in [{X.min():.4g}, "
-                f"{X.max():.4g}]. Scale it first, e.g. with sklearn.preprocessing.MinMaxScaler("
+                f"X must lie in [0, 1] for likelihood='bernoulli'; got values in [{X.min():.8g}, "
+                f"{X.max():.8g}]. Scale it first, e.g. with sklearn.preprocessing.MinMaxScaler("
                 "clip=True) in a Pipeline, or choose likelihood='gaussian'.")
         return X
 

@@ -57,35 +57,40 @@ def run_adam(student, params, gradients, lr, betas, eps, label, show=False):
                              student.obj, params, lr, betas, eps)
     if not callable(getattr(optimizer, "step", None)):
         raise CouldNotCheck(f"{student.spec} has no method step")
-    vector = params.vector
+    vector, views = params.vector, dict(params.values)  # what the model's layers hold
     expected = {name: value.copy() for name, value in params.values.items()}
     state, verdicts = None, []
     for t, g in enumerate(gradients, 1):
         params.grad[...] = g
         grads = {name: params.grads[name].copy() for name in params.names}
-        before = np.concatenate([params.values[name].ravel() for name in params.names])
+        before = vector.copy()  # the views, in order
         student.call("step", optimizer.step)
         expected, state = reference.adam_step(expected, grads, state, lr, betas, eps)
         want = np.concatenate([expected[name].ravel() for name in params.names])
-        got = np.concatenate([params.values[name].ravel() for name in params.names])
+        got = vector.copy()  # read back through the model's own vector, as its layers see it
         passed = bool(rel_error(got, want, floor=1e-12).max() <= 1e-10)  # False for NaN
         what = f"{label}, step {t}" + (f": theta = {np.round(want, 6).tolist()}" if show else "")
         detail = f"expected {_numbers(want)}\nyours    {_numbers(got)}"
         moved = np.abs(got - before)
         error = float(rel_error(got, want, floor=1e-12).max())
-        if t == 1 and show and not np.allclose(moved, lr, rtol=1e-3):
+        replaced = [name for name in params.names if params.values[name] is not views[name]]
+        if params.vector is not vector:
+            detail += ("\nparams.vector was replaced by a new array, so the model's named views "
+                       "(params.values) still hold the old numbers: update it in place, "
+                       "params.vector -= ... or params.vector[...] = ...")
+        elif replaced:
+            detail += (f"\nparams.values[{replaced[0]!r}] was replaced by a new array, which "
+                       "the model's layers never see: update the view in place, "
+                       "params.values[name] -= ... (or update params.vector)")
+        elif np.array_equal(got, before):
+            detail += "\nstep changed no parameter that the model's views can see"
+        elif t == 1 and show and not np.allclose(moved, lr, rtol=1e-3):
             detail += (f"\nat step 1, m_hat = g and v_hat = g^2, so every parameter moves by lr "
                        f"= {lr:g} against the sign of its gradient; yours moved by "
                        f"{_numbers(moved)}: the bias corrections 1 - beta^t, with t from 1?")
         elif error < 1e-5:
             detail += ("\nclose, but not the textbook's numbers: where does eps enter? "
                        "theta -= lr * m_hat / (sqrt(v_hat) + eps), after the bias corrections")
-        if params.vector is not vector:
-            detail += ("\nparams.vector was replaced by a new array, so the model's named views "
-                       "(params.values) still hold the old numbers: update it in place, "
-                       "params.vector -= ... or params.vector[...] = ...")
-        elif np.array_equal(got, before):
-            detail += "\nstep changed no parameter that the model's views can see"
         verdicts.append(Verdict(what, passed, detail))
         if not np.array_equal(params.grad, g):
             verdicts.append(Verdict("step leaves params.grad alone", False,
@@ -204,6 +209,13 @@ def check_vae(student, rng):
                (1 / beta, "1/beta times the right value: beta is missing from a KL gradient"))
     params = {name: model.params[name] for name in values}
     verdicts += parameter_verdicts(f, params, grads, model.grads, factors, floor)
+    failed = [v for v in verdicts if v.what.startswith("gradient of") and not v.passed]
+    no_kl = reference.loss_and_grads(values, x, eps, 0.0)[1]  # the reconstruction's alone
+    if failed and all(np.allclose(grads[name], no_kl[name], rtol=1e-9, atol=1e-12)
+                      for name in ("mu_head.W", "logvar_head.W")):
+        failed[0].detail += ("\nyour gradients are those of the reconstruction alone: the KL's "
+                             "own gradient into mu and logvar is missing (dmu += beta * mu / N, "
+                             "dlogvar += beta * (exp(logvar) - 1) / (2 N))")
 
     # beta = 1, against the reference's gradients directly
     model, _, (values, x, eps) = run_vae(student, rng, 1.0)

@@ -206,7 +206,12 @@ def parameter_verdicts(f, params, grads, answer_grads, factors, floor):
             verdicts.append(Verdict(f"gradient of {key}", False, f"grads[{key!r}] has shape "
                                     f"{grads[key].shape}, not {value.shape}"))
             continue
-        row = compare(key, grads[key], numerical_gradient(f, value), floor=floor, factors=factors)
+        numerical = numerical_gradient(f, value)
+        row = compare(key, grads[key], numerical, floor=floor, factors=factors)
+        if not row.passed and np.abs(numerical).max() < floor and np.abs(grads[key]).max() > 0:
+            row.note = (f"your forward does not change at all when params[{key!r}] does: does "
+                        "it compute with an array of its own (a copy, self.W) instead of "
+                        f"self.params[{key!r}]?")
         verdicts.append(gradient_verdict(row, f"gradient of {key} {value.shape} by finite "
                                          "differences", answer_grads.get(key)))
     return verdicts

@@ -71,7 +71,7 @@ def compressed_bits(X):
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_pixels); got shape {X.shape}")
     if X.size and not (X.min() >= 0 and X.max() <= 1):
-        raise ValueError(f"X must lie in [0, 1]; got values in [{X.min():.4g}, {X.max():.4g}]")
+        raise ValueError(f"X must lie in [0, 1]; got values in [{X.min():.8g}, {X.max():.8g}]")
     pixels = np.rint(X * 255).astype(np.uint8)
     return np.array([8 * len(zlib.compress(row.tobytes(), 9)) for row in pixels], dtype=np.int64)
 

@@ -32,7 +32,7 @@ def image_grid(images, image_shape, n_cols, title, ax=None, row_labels=None):
     fig, ax = _axes(ax, (max(3.0, n_cols * scale + 1.0), n_rows * scale + 0.8))
     ax.imshow(1 - tile(images, image_shape, n_cols), cmap="gray", vmin=0, vmax=1,
               interpolation="nearest")
-    ax.set_title(title)
+    ax.set_title(textwrap.fill(title, max(24, int(10 * fig.get_figwidth()))))  # on the figure
     ax.set_xticks([])
     if row_labels is None:
         ax.set_yticks([])

@@ -246,7 +246,7 @@ class VAE:
             raise ValueError("x must be finite; got NaN or inf")
         if self.likelihood == "bernoulli" and (low < 0 or high > 1):
             raise ValueError("x must lie in [0, 1] for the Bernoulli likelihood; "
-                             f"got values in [{low:.4g}, {high:.4g}]")
+                             f"got values in [{low:.8g}, {high:.8g}]")
         return x
 
     def check_eps(self, eps, n):

@@ -21,6 +21,7 @@ WRONG = [  # (exercise, answer in answers/wrong.py, a fragment of the reason pri
     ("dense", "DenseForgetsReturn", "backward must return the gradient of the loss"),
     ("dense", "DenseBiasWrongAxis", "grads['b'] has shape (7,), not (3,)"),
     ("dense", "DenseNoBias", "forward values: y = x W + b"),
+    ("dense", "DenseOwnCopy", "instead of self.params['W']"),
     ("relu", "ReLUChangesDy", "backward changed the dy it was given"),
     ("relu", "ReLUInPlace", "forward changed the array it was given"),
     ("relu", "ReLUNoMask", "gradient of x"),
@@ -36,12 +37,14 @@ WRONG = [  # (exercise, answer in answers/wrong.py, a fragment of the reason pri
     ("bernoulli", "BernoulliFromProbabilities", "at logits of +-1000"),
     ("bernoulli", "BernoulliWrongSign", "a sign error?"),
     ("adam", "AdamRebinds", "params.vector was replaced by a new array"),
+    ("adam", "AdamRebindsViews", "params.values['layer.W'] was replaced by a new array"),
     ("adam", "AdamNoBiasCorrection", "every parameter moves by lr = 0.1"),
     ("adam", "AdamEpsInsideSqrt", "where does eps enter?"),
     ("vae", "VAESum", "the sum over the batch"),
     ("vae", "VAEBetaOnlyInValue", "gradient of logvar_head.b"),
     ("vae", "VAENoReparamPathIntoLogvar", "gradient of logvar_head.W"),
     ("vae", "VAENoFanIn", "gradient of encoder.0.W"),
+    ("vae", "VAENoKLPath", "the KL's own gradient into mu and logvar is missing"),
 ]
 
 

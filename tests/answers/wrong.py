@@ -42,6 +42,16 @@ class DenseBiasWrongAxis(MyDense):
         return dx
 
 
+class DenseOwnCopy(MyDense):  # computes with a copy of W, not with self.params["W"]
+    def __init__(self, n_in, n_out):
+        super().__init__(n_in, n_out)
+        self.W = self.params["W"].copy()
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.W + self.params["b"]
+
+
 class DenseNoBias(MyDense):
     def forward(self, x):
         self.x = x
@@ -177,6 +187,23 @@ class AdamRebinds(MyAdam):
         self.params.vector = self.params.vector - self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
 
 
+class AdamRebindsViews(MyAdam):  # replaces each named view instead of updating it
+    def step(self):
+        b1, b2 = self.betas
+        g = self.params.grad
+        self.t += 1
+        self.m = b1 * self.m + (1 - b1) * g
+        self.v = b2 * self.v + (1 - b2) * g * g
+        step = self.lr * (self.m / (1 - b1**self.t)) / (np.sqrt(self.v / (1 - b2**self.t))
+                                                          + self.eps)
+        start = 0
+        for name in self.params.names:
+            value = self.params.values[name]
+            piece = step[start:start + value.size].reshape(value.shape)
+            self.params.values[name] = value - piece
+            start += value.size
+
+
 class AdamNoBiasCorrection(MyAdam):
     def step(self):
         b1, b2 = self.betas
@@ -217,6 +244,13 @@ class VAENoReparamPathIntoLogvar(MyVAE):
     def backward(self):
         self.eps = np.zeros_like(self.eps)  # drops dz * eps * std / 2
         super().backward()
+
+
+class VAENoKLPath(MyVAE):  # the KL in the loss, but not its gradient into mu and logvar
+    def backward(self):
+        beta, self.beta = self.beta, 0.0
+        super().backward()
+        self.beta = beta
 
 
 class VAENoFanIn(MyVAE):
