@@ -133,7 +133,7 @@ def read_checkpoint(path):
             raise CheckpointError(f"{path}: its metadata lacks a valid {key!r} (damaged or "
                                   "edited by hand)")
     if not (isinstance(meta.get("train"), dict) or meta.get("train") is None) or meta["epoch"] < 0 \
-            or not all(isinstance(record, dict) for record in meta["history"]):
+            or not all(_is_record(record) for record in meta["history"]):
         raise CheckpointError(f"{path}: its metadata is damaged (train, epoch or history)")
     if params.ndim != 1 or params.dtype not in (np.float32, np.float64):
         raise CheckpointError(f"{path}: its parameters are not a float vector")
@@ -143,6 +143,13 @@ def read_checkpoint(path):
         meta[f"{prefix}_arrays"] = {key.split(".", 1)[1]: value for key, value in arrays.items()
                                     if key.startswith(prefix + ".")}
     return meta, params, optimizer_state
+
+
+def _is_record(record):
+    """An epoch's record of fit's history: a dict with its epoch and training losses."""
+    return isinstance(record, dict) and isinstance(record.get("epoch"), int) and all(
+        isinstance(record.get(key), (int, float)) and not isinstance(record.get(key), bool)
+        for key in ("train_loss", "train_reconstruction", "train_kl"))
 
 
 def restore(model, optimizer, path):
@@ -171,7 +178,10 @@ def restore(model, optimizer, path):
         if set(optimizer_state) != set(expected) or any(
                 np.shape(optimizer_state[k]) != np.shape(expected[k]) for k in expected):
             raise CheckpointError(f"{path}: optimizer state does not match")
-        optimizer.load_state_dict(optimizer_state)
+        try:
+            optimizer.load_state_dict(optimizer_state)
+        except (TypeError, ValueError) as error:
+            raise CheckpointError(f"{path}: its optimizer state is damaged ({error})") from None
     model.params.vector[...] = params
     if hasattr(model, "load_state_arrays") or meta["model_arrays"]:  # issue 17 hook
         try:

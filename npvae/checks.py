@@ -287,6 +287,10 @@ def check_interface(layer):
         raise CouldNotCheck(f"{type(layer).__name__}: params and grads must have the same keys; "
                             f"got {sorted(layer.params)} and {sorted(layer.grads)}")
     for key, value in layer.params.items():
+        for kind, array in (("params", value), ("grads", layer.grads[key])):
+            if not isinstance(array, np.ndarray):
+                raise CouldNotCheck(f"{type(layer).__name__}: {kind}[{key!r}] must be a NumPy "
+                                    f"array (updated in place); got {type(array).__name__}")
         if np.shape(layer.grads[key]) != np.shape(value):
             raise CouldNotCheck(f"{type(layer).__name__}: grads[{key!r}] must have the shape of "
                                 f"params[{key!r}], {np.shape(value)}")

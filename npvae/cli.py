@@ -61,6 +61,20 @@ def gaussian_std(text):
     return value
 
 
+def count_up_to(limit):
+    """An argparse type: an integer from 1 to ``limit`` (a bound on the work one flag asks)."""
+    def bounded(text):
+        value = count(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"must be at most {limit:,}; got {value:,}")
+        return value
+    bounded.__name__ = "integer"
+    return bounded
+
+
+MAX_SAMPLES = 100_000  # importance samples or posterior draws per image
+MAX_WIDTH = 1_000  # of a user's layer in a gradient check (every weight is checked)
+
 count.__name__, seed.__name__ = "integer", "integer"  # argparse: "invalid integer value: 'x'"
 
 
@@ -180,7 +194,8 @@ def build_parser():
     evaluate = run_command("evaluate", commands.evaluate_run,
                            "test ELBO, likelihood bound, KL per dimension, active units")
     option(evaluate, "--iwae-k", None, "also the importance-weighted bound on log p(x) with K "
-           "samples", shown="off", type=count, metavar="K")
+           f"samples (at most {MAX_SAMPLES:,})", shown="off", type=count_up_to(MAX_SAMPLES),
+           metavar="K")
     option(evaluate, "--au-threshold", 0.01, "a latent dimension is an active unit if the "
            "variance of its posterior mean over the test set exceeds this", type=float)
     option(evaluate, "--kl-threshold", 0.1, "and is counted as carrying information if its "
@@ -198,21 +213,23 @@ def build_parser():
     option(other, "--ood-data-dir", None, "the same for the t10k IDX files in DIR (no train "
            "files needed)", shown="none", metavar="DIR")
     option(anomaly, "--iwae-k", 10, "samples of the IWAE bound in the out-of-distribution scores",
-           type=count, metavar="K")
+           type=count_up_to(MAX_SAMPLES), metavar="K")
     traverse = run_command("traverse", disentangling_commands.traverse,
                            "latent traversals, one row per latent dimension, sorted by KL")
     option(traverse, "--steps", 9, "images per row, at most 40", type=count)
-    option(traverse, "--limit", 2.5, "each dimension goes from -LIMIT to +LIMIT", type=float)
+    option(traverse, "--limit", 2.5, "each dimension goes from -LIMIT to +LIMIT (at most 100 "
+           "prior standard deviations)", type=float)
     option(traverse, "--index", 0, "the test image whose posterior mean the rows start from",
            type=int)
     uncertainty = run_command("uncertainty", anomaly_commands.uncertainty,
                               "posterior spread, decoder spread, least and most likely images")
     option(uncertainty, "--samples", 100, "draws from q(z | x) for the decoder's mean and "
-           "standard deviation (at least 2)", type=count, metavar="S")
+           f"standard deviation (2 to {MAX_SAMPLES:,})", type=count_up_to(MAX_SAMPLES),
+           metavar="S")
     option(uncertainty, "--n", 8, f"how many test images in each figure, at most "
            f"{MAX_COLUMNS}", type=count)
     option(uncertainty, "--iwae-k", 10, "samples of the IWAE bound that ranks the test images",
-           type=count, metavar="K")
+           type=count_up_to(MAX_SAMPLES), metavar="K")
 
     check = subcommands.add_parser("gradcheck",
                                    help="check every gradient against finite differences")
@@ -224,9 +241,10 @@ def build_parser():
                        f"of {', '.join(EXERCISES)}")
     check.add_argument("--layer", metavar="MODULE:CLASS",
                        help="check your own layer class (module or path/to/file.py)")
-    option(check, "--inputs", 5, "input width for --layer", type=count)
+    option(check, "--inputs", 5, f"input width for --layer (at most {MAX_WIDTH:,})",
+           type=count_up_to(MAX_WIDTH))
     option(check, "--outputs", 4, "output width for --layer, if its class takes (inputs, "
-           "outputs)", type=count)
+           f"outputs) (at most {MAX_WIDTH:,})", type=count_up_to(MAX_WIDTH))
     check.add_argument("--optimizer", metavar="MODULE:CLASS",
                        help="the same as --exercise adam MODULE:CLASS")
     check.set_defaults(func=commands.gradcheck)
@@ -252,7 +270,9 @@ def main(argv=None):
     formatwarning = warnings.formatwarning
     warnings.formatwarning = one_line_warning
     try:
-        return args.func(args)
+        with warnings.catch_warnings():  # NumPy's overflow notes on absurd inputs: the
+            warnings.simplefilter("ignore", RuntimeWarning)  # errors that follow say it
+            return args.func(args)
     except BrokenPipeError:  # stdout closed (`npvae evaluate ... | head`): stop quietly, as a
         devnull = os.open(os.devnull, os.O_WRONLY)  # program killed by SIGPIPE would (128 + 13)
         os.dup2(devnull, sys.stdout.fileno())  # so that Python's final flush raises no more

@@ -95,24 +95,25 @@ def load_openml(name="mnist", data_home=None):
 
     data_home = Path(get_data_home() if data_home is None else data_home)
     cache = data_home / "npvae" / f"{name}.npz"
+    unreadable = ""
     if cache.exists():
         try:
-            with open(cache, "rb") as file, np.load(file, allow_pickle=False) as f:
-                return Dataset(_scale(f["X_train"]), f["y_train"], _scale(f["X_test"]),
-                               f["y_test"], name, (28, 28))
-        except READ_ERRORS:
-            warnings.warn(f"the cached {cache} is unreadable; downloading {name} again")
+            return _read_cache(cache, name)
+        except READ_ERRORS + (DataError,) as error:
+            unreadable = f"; the cached {cache} is unreadable ({type(error).__name__}: {error})"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # sklearn's "retrying" notes
             bunch = fetch_openml(OPENML_NAMES[name], version=1, as_frame=False, parser="liac-arff",
                                  data_home=str(data_home), cache=False, n_retries=2, delay=1.0)
     except OSError as error:  # URLError and socket errors are OSErrors
-        reason = f"{name} could not be downloaded from OpenML ({error})"
+        reason = f"{name} could not be downloaded from OpenML ({error}){unreadable}"
         raise DownloadError(
             f"{reason}. With no network, use the MNIST test set that ships with npvae "
             "(--dataset mnist-t10k), scikit-learn's digits (--dataset digits) or a folder of the "
             "original IDX files (--data-dir DIR)", reason) from None
+    if unreadable:
+        warnings.warn(f"{unreadable[2:]}: downloaded {name} again")
     X, y = _as_pixels(bunch.data), np.asarray(bunch.target).astype(np.int64)
     if X.shape != (OPENML_SIZE, 784) or y.shape != (OPENML_SIZE,):
         raise DataError(f"{name} from OpenML has shape {X.shape}; expected ({OPENML_SIZE}, 784)")
@@ -120,6 +121,21 @@ def load_openml(name="mnist", data_home=None):
                         X_test=X[N_TRAIN:], y_test=y[N_TRAIN:])
     return Dataset(_scale(X[:N_TRAIN]), y[:N_TRAIN], _scale(X[N_TRAIN:]), y[N_TRAIN:], name,
                    (28, 28))
+
+
+def _read_cache(cache, name):
+    """The Dataset in npvae's cache of an OpenML download; DataError unless it holds what
+    ``load_openml`` writes (uint8 pixels, 60,000 + 10,000 rows of 784, labels 0 to 9)."""
+    with open(cache, "rb") as file, np.load(file, allow_pickle=False) as f:
+        arrays = {key: f[key] for key in ("X_train", "y_train", "X_test", "y_test")}
+    for split, rows in (("train", N_TRAIN), ("test", OPENML_SIZE - N_TRAIN)):
+        X, y = arrays[f"X_{split}"], arrays[f"y_{split}"]
+        if X.dtype != np.uint8 or X.shape != (rows, 784) or y.shape != (rows,) \
+                or y.dtype.kind not in "iu" or y.min() < 0 or y.max() > 9:
+            raise DataError(f"its {split} arrays are {X.dtype} {X.shape} and {y.dtype} {y.shape};"
+                            f" expected uint8 pixels ({rows}, 784) and labels 0 to 9")
+    return Dataset(_scale(arrays["X_train"]), arrays["y_train"].astype(np.int64),
+                   _scale(arrays["X_test"]), arrays["y_test"].astype(np.int64), name, (28, 28))
 
 
 def read_idx(path):

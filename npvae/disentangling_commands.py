@@ -114,8 +114,8 @@ def traverse(args):
     per latent dimension, sorted by the KL the dimension carries on the test set."""
     if not 2 <= args.steps <= 40:
         raise ValueError(f"--steps must lie in [2, 40]; got {args.steps}")
-    if not (np.isfinite(args.limit) and args.limit > 0):
-        raise ValueError(f"--limit must be a finite number > 0; got {args.limit}")
+    if not (np.isfinite(args.limit) and 0 < args.limit <= 100):
+        raise ValueError(f"--limit must be a number in (0, 100]; got {args.limit}")
     model, config = open_run(args.run)
     X_test, y_test = test_set(config)
     if not 0 <= args.index < len(X_test):

@@ -6,8 +6,8 @@ judged; every expected number comes from ``npvae.reference``.
 import numpy as np
 
 from . import reference
-from .exercises import (N, Verdict, gradient_verdict, interface, parameter_verdicts,
-                        values_verdict)
+from .exercises import (N, Verdict, Wrong, numeric, answer_gradients, gradient_verdict,
+                        interface, parameter_verdicts, values_verdict)
 from .gradcheck import compare, rel_error, resolvable_floor
 from .layers import Dense
 from .params import Parameters
@@ -182,9 +182,10 @@ def check_vae(student, rng):
     values, x, eps = inputs
     x_given, eps_given = x.copy(), eps.copy()
     loss = student.call("forward(x, eps)", model.forward, x_given, eps_given)
-    if np.ndim(loss) != 0:
+    if np.ndim(loss) != 0 or not numeric(loss):
         return verdicts + [Verdict("forward returns the loss, one number", False,
-                                   f"got shape {np.shape(loss)}: the mean over the batch")]
+                                   f"got {type(loss).__name__} of shape {np.shape(loss)}: the "
+                                   "mean over the batch")]
     cache = reference.forward(values, x, eps)
     expected, expected_grads = reference.loss_and_grads(values, x, eps, beta)
     verdicts.append(values_verdict(f"forward: mean of rec + beta KL over the batch (beta {beta})",
@@ -196,12 +197,16 @@ def check_vae(student, rng):
                             f"forward changed {' and '.join(changed)}: work on copies"))
     again = student.call("forward(x, eps)", model.forward, x.copy(), eps.copy())
     verdicts.append(Verdict("forward gives the same loss twice", float(again) == float(loss)))
-    student.call("backward()", model.backward)
-    grads = {name: np.array(model.grads.get(name), dtype=float) for name in values}
-    student.call("backward()", model.backward)
+    try:
+        student.call("backward()", model.backward)
+        grads = answer_gradients(model, values)
+        student.call("backward()", model.backward)
+        again = answer_gradients(model, values)
+    except Wrong as wrong:
+        return verdicts + [wrong.verdict]
     verdicts.append(Verdict("backward overwrites: a second call gives the same",
-                            all(np.allclose(model.grads.get(name), grads[name], rtol=1e-12,
-                                            atol=0) for name in values),
+                            all(np.allclose(again[name], grads[name], rtol=1e-12, atol=0)
+                                for name in values),
                             "write self.grads[name] = ..., do not add to them (+=)"))
     f = lambda: float(student.call("forward(x, eps)", model.forward, x, eps))  # noqa: E731
     floor = resolvable_floor(f())
@@ -222,9 +227,16 @@ def check_vae(student, rng):
     loss = student.call("forward(x, eps)", model.forward, x, eps)
     student.call("backward()", model.backward)
     expected, expected_grads = reference.loss_and_grads(values, x, eps, 1.0)
-    errors = [float(rel_error(loss, expected, 1e-12))]
+    if not numeric(loss):
+        return verdicts + [Verdict("forward returns the loss, one number", False,
+                                   f"with beta = 1 it returned {type(loss).__name__}")]
+    errors = [float(rel_error(float(loss), expected, 1e-12))]
+    try:
+        answer = answer_gradients(model, values)
+    except Wrong as wrong:
+        return verdicts + [wrong.verdict]
     for name in values:
-        grad = np.asarray(model.grads.get(name), dtype=float)
+        grad = answer[name]
         same_shape = grad.shape == values[name].shape
         errors.append(float(rel_error(grad, expected_grads[name], 1e-8).max()) if same_shape
                       else np.inf)

@@ -16,6 +16,7 @@ Each check is a ``Verdict``. Exit status: 0 every check passed, 1 one failed (it
 printed), 2 the answer could not be checked (``npvae.student.CouldNotCheck``).
 """
 
+import inspect
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,17 +94,53 @@ class LayerExercise:
     advice: str = ""  # printed when the forward values are wrong
 
 
+class Wrong(Exception):
+    """An answer broke the interface so that nothing further can be checked: the verdict."""
+
+    def __init__(self, verdict):
+        super().__init__(verdict.what)
+        self.verdict = verdict
+
+
+def answer_gradients(answer, keys):
+    """``answer.grads[key]`` for each key as float64 arrays (copies), or raise Wrong: after
+    backward, grads must hold an array of numbers under every key."""
+    grads = getattr(answer, "grads", None)
+    missing = [key for key in keys if not isinstance(grads, dict) or key not in grads]
+    if missing:
+        raise Wrong(Verdict(f"backward fills grads[{missing[0]!r}]", False,
+                            f"after backward, grads has no {missing[0]!r}: write "
+                            f"self.grads[{missing[0]!r}] = dL/d{missing[0]}"))
+    for key in keys:
+        if not numeric(grads[key]):
+            raise Wrong(Verdict(f"grads[{key!r}] holds numbers", False, f"it holds "
+                                f"{type(grads[key]).__name__}: an array of numbers"))
+    return {key: np.array(grads[key], dtype=float) for key in keys}
+
+
+def numeric(value):
+    """True for a number or an array (or list) of real numbers; False for None, objects,
+    strings or ragged lists."""
+    try:
+        return np.asarray(value).dtype.kind in "fiu"
+    except ValueError:  # a ragged list
+        return False
+
+
 def build(student, sizes=()):
-    """The student's class built with no arguments, or with ``sizes`` if it needs them."""
+    """The student's class built with no arguments, or with ``sizes`` if its signature needs
+    them; whatever its ``__init__`` raises (SystemExit too) is CouldNotCheck."""
     cls = student.obj
-    if not callable(cls):
+    if not inspect.isclass(cls):
         raise CouldNotCheck(f"{student.spec} is not a class")
     try:
-        return cls()
-    except TypeError:
-        if not sizes:
-            raise
-    return student.call(f"{cls.__name__}{sizes}", cls, *sizes)
+        inspect.signature(cls).bind()
+        args = ()
+    except TypeError:  # it takes arguments: the sizes
+        args = sizes
+    except ValueError:  # no signature to read (a builtin): try without arguments
+        args = ()
+    return student.call(f"{cls.__name__}{args if args else '()'}", cls, *args)
 
 
 def interface(student, layer, param_shapes, label=None):
@@ -160,7 +197,11 @@ def check_layer_exercise(exercise, student, rng):
     dy = rng.standard_normal(out_shape)
     dy_given = dy.copy()
     dx = student.call("backward", layer.backward, dy_given)
-    grads = {key: np.array(layer.grads.get(key), dtype=float) for key, _ in exercise.param_shapes}
+    keys = [key for key, _ in exercise.param_shapes]
+    try:
+        grads = answer_gradients(layer, keys)
+    except Wrong as wrong:
+        return verdicts + [wrong.verdict]
     verdicts.append(Verdict("backward leaves dy unchanged", np.array_equal(dy_given, dy),
                             "backward changed the dy it was given: compute into a new array"))
     returned = isinstance(dx, np.ndarray) and dx.shape == x.shape
@@ -169,8 +210,11 @@ def check_layer_exercise(exercise, student, rng):
                             f"it returned {type(dx).__name__} of shape {np.shape(dx)}: backward "
                             "must return the gradient of the loss for its input"))
     dx2 = student.call("backward", layer.backward, dy.copy())
-    same_grads = all(np.allclose(layer.grads.get(key), grads[key], rtol=1e-12, atol=0)
-                     for key, _ in exercise.param_shapes)
+    try:
+        again = answer_gradients(layer, keys)
+    except Wrong as wrong:
+        return verdicts + [wrong.verdict]
+    same_grads = all(np.allclose(again[key], grads[key], rtol=1e-12, atol=0) for key in keys)
     same_dx = not returned or (isinstance(dx2, np.ndarray)
                                and np.allclose(dx2, dx, rtol=1e-12, atol=0))
     verdicts.append(Verdict(

@@ -110,9 +110,24 @@ class Adam:
         return {"t": self.t, "m": self.m, "v": self.v}
 
     def load_state_dict(self, state):
-        self.t = int(state["t"])
+        self.t = check_state(state, nonnegative=("v",))
         self.m[...] = state["m"]
         self.v[...] = state["v"]
+
+
+def check_state(state, nonnegative=()):
+    """An optimizer's saved state: returns its step count t, or raises ValueError unless t is
+    an integer >= 0 and every array finite (and those in ``nonnegative`` >= 0)."""
+    t = np.asarray(state["t"])
+    if t.ndim != 0 or t.dtype.kind not in "iu" or t < 0:
+        raise ValueError(f"its step count t must be an integer >= 0; got {state['t']!r}")
+    for key, value in state.items():
+        value = np.asarray(value)
+        if key != "t" and (value.dtype.kind != "f" or not np.isfinite(value).all()
+                           or (key in nonnegative and (value < 0).any())):
+            raise ValueError(f"its {key} must hold finite numbers"
+                             + (" >= 0" if key in nonnegative else ""))
+    return int(t)
 
 
 def check_adam_arguments(lr, betas, eps):
@@ -157,8 +172,8 @@ class ReferenceAdam:
         return {"t": self.t, "m": flat(self.state["m"]), "v": flat(self.state["v"])}
 
     def load_state_dict(self, state):
-        self.state = {"t": int(state["t"]), "m": self._unflatten(state["m"]),
-                      "v": self._unflatten(state["v"])}
+        self.state = {"t": check_state(state, nonnegative=("v",)),
+                      "m": self._unflatten(state["m"]), "v": self._unflatten(state["v"])}
 
     def _unflatten(self, vector):
         """A flat (P,) vector -> dict name -> a copy of its piece, in the parameter's shape."""
@@ -196,5 +211,5 @@ class SGD:
         return {"t": self.t, "velocity": self.velocity}
 
     def load_state_dict(self, state):
-        self.t = int(state["t"])
+        self.t = check_state(state)
         self.velocity[...] = state["velocity"]

@@ -132,23 +132,60 @@ def open_run(folder):
         raise CheckpointError(f"{folder} is a file, not a run folder")
     if not folder.is_dir():
         raise CheckpointError(f"{folder} is not a run folder (no such folder)")
-    model, meta = load_model(folder / "checkpoint.npz")
-    return model, saved_config(meta)
+    path = folder / "checkpoint.npz"
+    model, meta = load_model(path)
+    config = saved_config(meta, path)
+    shape = config.image_shape
+    if shape is None or shape[0] * shape[1] != model.input_dim:
+        raise CheckpointError(f"{path}: its training options are damaged (image_shape = "
+                              f"{shape!r} for a model of {model.input_dim} inputs)")
+    return model, config
 
 
 # Options newer than some runs, and the value a run saved without them had
 ADDED_LATER = {"val_fraction": 0.0}
 
 
-def saved_config(meta):
-    """The TrainConfig a checkpoint's metadata holds."""
-    names = {f.name for f in fields(TrainConfig)}
-    saved = {**ADDED_LATER, **(meta.get("train") or {})}
-    config = TrainConfig(**{k: v for k, v in saved.items() if k in names})
+def saved_config(meta, path="the checkpoint"):
+    """The TrainConfig a checkpoint's metadata holds; CheckpointError if a value has the wrong
+    type (a hand-edited file)."""
+    if not isinstance(meta.get("train"), dict):
+        raise CheckpointError(f"{path} holds no training options (a model file, or damaged): "
+                              "'npvae train' writes run folders")
+    types = {f.name: f.type for f in fields(TrainConfig)}
+    saved = {**ADDED_LATER, **meta["train"]}
+    for name, value in saved.items():
+        if name in types and not _has_type(value, types[name], name):
+            raise CheckpointError(f"{path}: its training options are damaged ({name} = "
+                                  f"{value!r})")
+    config = TrainConfig(**{k: v for k, v in saved.items() if k in types})
     config.hidden = tuple(config.hidden)
     if config.decoder_hidden is not None:
         config.decoder_hidden = tuple(config.decoder_hidden)
+    if config.image_shape is not None:
+        config.image_shape = tuple(config.image_shape)
     return config
+
+
+NONE_ALLOWED = {"data_dir", "decoder_hidden", "patience", "holdout_class", "image_shape",
+                "alpha", "gamma", "estimator"}
+
+
+def _has_type(value, kind, name):
+    """Whether a saved option has the type its TrainConfig field declares."""
+    if value is None:
+        return name in NONE_ALLOWED
+    if kind is tuple:  # sizes and shapes: positive integers
+        return isinstance(value, (list, tuple)) and all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value) and (
+            name != "image_shape" or len(value) == 2)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is object:  # gaussian_std: a name or a number
+        return isinstance(value, (str, int, float)) and not isinstance(value, bool)
+    return isinstance(value, kind)
 
 
 def without_class(data, label):

@@ -138,9 +138,12 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
                          f"{type(optimizer).__name__} has no lr")
     base_lr = getattr(optimizer, "lr", lr)
     history, start_epoch, best = [], 0, None  # best: the weights of the lowest val_loss
+    untrained = None  # the first batch's reconstruction, before any step: see BLOWN_UP
     if resume:
         meta = restore(model, optimizer, checkpoint_path)
         history, start_epoch = meta["history"], meta["epoch"]
+        if "untrained_reconstruction" in meta["fit_arrays"]:
+            untrained = float(meta["fit_arrays"]["untrained_reconstruction"])
         if patience is not None and "last_params" in meta["fit_arrays"]:
             best = model.params.vector.copy()  # the checkpoint's model: the best so far
             model.params.vector[...] = meta["fit_arrays"]["last_params"]  # training goes on
@@ -174,9 +177,11 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
                     xb = binarize(xb, model.rng, out=sample[:len(rows)])
                 yb = None if y_train is None else y_train[rows]
                 parts = backprop.forward_backward(xb, model.draw_eps(len(xb)), beta, yb)
+                untrained = parts.reconstruction if untrained is None else untrained
                 at_cap = parts.kl * len(xb) >= KL_AT_CAP  # a KL only the cap keeps finite
-                if not np.isfinite(parts.total) or (at_cap and trained_below_cap):
-                    raise diverged(parts, epoch, i, checkpoint_path)
+                blown_up = parts.reconstruction > BLOWN_UP * max(abs(untrained), 1.0)
+                if not np.isfinite(parts.total) or (at_cap and trained_below_cap) or blown_up:
+                    raise diverged(parts, epoch, i, checkpoint_path, untrained)
                 trained_below_cap |= not at_cap  # (a model may start there, on unscaled data)
                 optimizer.step()
                 sums += [len(xb) * parts.reconstruction, len(xb) * parts.kl, beta]
@@ -197,9 +202,11 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
         if patience is not None and epochs_without_progress(history) == 0:
             best = model.params.vector.copy()
         if checkpoint_path is not None:
+            state = {"untrained_reconstruction": untrained}
+            if best is not None:
+                state["last_params"] = model.params.vector
             save_checkpoint(checkpoint_path, model, optimizer, epoch + 1, history, train_config,
-                            params=best, fit_arrays=None if best is None else
-                            {"last_params": model.params.vector})
+                            params=best, fit_arrays=state)
         if callback is not None and callback(record, model) is True:
             break
     if best is not None:
@@ -239,12 +246,23 @@ def epochs_without_progress(history):
     return len(losses) - 1 - int(np.argmin(losses)) if len(losses) else 0
 
 
-def diverged(parts, epoch, batch, checkpoint_path):
-    """The TrainingDiverged error for a batch whose loss is not finite or whose KL is at the
-    cap."""
+# A batch whose reconstruction term is this many times the untrained model's (the first
+# batch's, before any step) is no longer being fitted: the steps are too large.
+BLOWN_UP = 1000
+
+
+def diverged(parts, epoch, batch, checkpoint_path, untrained):
+    """The TrainingDiverged error for a batch whose loss is not finite, whose KL is at the
+    cap, or whose reconstruction has blown up."""
     kept = f"; the checkpoint of epoch {epoch} is kept" if checkpoint_path and epoch > 0 else ""
-    what = (f"the loss became {parts.total}" if not np.isfinite(parts.total) else
-            f"the KL reached {parts.kl:.3g} nats per example, as if a log-variance had hit its "
-            f"cap of {LOGVAR_MAX:g}")
+    if not np.isfinite(parts.total):
+        what = f"the loss became {parts.total}"
+    elif parts.reconstruction > BLOWN_UP * max(abs(untrained), 1.0):
+        what = (f"the reconstruction term reached {parts.reconstruction:.3g} nats per example, "
+                f"{parts.reconstruction / untrained:.3g} times the untrained model's "
+                f"{untrained:.3g}")
+    else:
+        what = (f"the KL reached {parts.kl:.3g} nats per example, as if a log-variance had hit "
+                f"its cap of {LOGVAR_MAX:g}")
     return TrainingDiverged(f"training diverged: {what} at epoch {epoch + 1}, batch {batch + 1}"
                             f"{kept}. Try a smaller learning rate, or data scaled to a few units")

@@ -47,9 +47,13 @@ def resumed_config(out, given):
     differs from the saved run is an error that names it; only --epochs may change."""
     checkpoint = out / "checkpoint.npz"
     if not checkpoint.exists():
-        raise CheckpointError(f"--resume: {out} holds no checkpoint.npz to resume")
+        hint = ("; a run that fell back to the shipped MNIST test set is in runs/mnist-t10k"
+                if str(out) == "runs/mnist" and Path("runs/mnist-t10k/checkpoint.npz").exists()
+                else "")
+        raise CheckpointError(f"--resume: {out} holds no checkpoint.npz to resume (--out names "
+                              f"the run's folder){hint}")
     meta = read_checkpoint(checkpoint)[0]
-    config = saved_config(meta)
+    config = saved_config(meta, checkpoint)
     saved = asdict(config)
     if saved["data_dir"] is not None:
         saved["data_dir"] = str(Path(saved["data_dir"]).resolve())
@@ -84,12 +88,31 @@ def training_data(config, given):
         return load_dataset(config.dataset)
 
 
+RUN_FILES = ("config.json", "history.json", "history.csv")  # written before the checkpoint
+
+
 def check_out_folder(out):
+    """Refuse a file, a run, or a folder with files of the names a run writes that no run of
+    npvae's wrote: nothing of the user's is overwritten. (An npvae config.json with no
+    checkpoint is a run stopped before its first epoch ended: it may be written again.)"""
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file, not a folder")
     if (out / "checkpoint.npz").exists():
         raise ValueError(f"{out} already holds a run; pass --resume to continue it, "
                          "or choose another --out")
+    present = [name for name in RUN_FILES if (out / name).exists()]
+    if present and not ours(out / "config.json"):
+        raise ValueError(f"--out {out} holds {', '.join(present)}, which a run would overwrite "
+                         "and which no npvae run wrote: choose another --out")
+
+
+def ours(path):
+    """Whether ``path`` is a config.json that ``npvae train`` wrote."""
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and {"dataset", "epochs", "latent_dim"} <= set(config)
 
 
 def train(args):
@@ -164,6 +187,11 @@ def train(args):
           + data_units(test["loss"], standardizer))
     line, warning = collapse_report(kl_per_dimension(model, X_test, y=y_test), config)
     print(line)
+    if model.nll.params:  # a learned standard deviation of p(x | z)
+        std = np.exp(np.ravel(model.nll.log_std()))
+        print(f"learned std of p(x | z): {std[0]:.4g}" if len(std) == 1 else
+              f"learned std of p(x | z), per dimension: from {std.min():.4g} to "
+              f"{std.max():.4g}, mean {std.mean():.4g}")
     if warning:
         print(f"npvae train: warning: {warning}", file=sys.stderr)
     shown = (lambda X: X) if standardizer is None else standardizer.inverse

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -109,9 +110,39 @@ def test_a_truncated_dataset_cache_is_downloaded_again_with_a_one_line_warning(t
         status, _, err = cli("train", "--dataset", "mnist", "--epochs", "1", "--hidden", "8",
                              "--latent-dim", "2", "--quiet", "--out", str(tmp_path / "run"))
     assert status == 0, err
-    expected = f"the cached {cache} is unreadable; downloading mnist again"
-    assert [str(w.message) for w in warned] == [expected]
-    assert one_line_warning(expected, UserWarning, "data.py", 1) == f"npvae: warning: {expected}\n"
+    [message] = [str(w.message) for w in warned]
+    assert message.startswith(f"the cached {cache} is unreadable (")
+    assert message.endswith("downloaded mnist again") and "\n" not in message
+    assert one_line_warning(message, UserWarning, "data.py", 1) == f"npvae: warning: {message}\n"
+
+
+@pytest.mark.parametrize("damage", ["truncated", "float pixels", "labels out of range"])
+def test_a_bad_cache_offline_is_one_line(tmp_path, cli, monkeypatch, damage):
+    """Unreadable or not what npvae wrote (pixels already scaled, labels beyond 9): refused, and
+    offline the download error says so in the same one line."""
+    from urllib.error import URLError
+
+    from npvae import data
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path))
+    cache = tmp_path / "npvae" / "mnist.npz"
+    cache.parent.mkdir(parents=True)
+    X, y = np.zeros((60_000, 784), np.uint8), np.zeros(60_000, np.int64)
+    X_test, y_test = np.zeros((10_000, 784), np.uint8), np.zeros(10_000, np.int64)
+    if damage == "float pixels":
+        X = X.astype(np.float32)
+    if damage == "labels out of range":
+        y[0] = 10
+    np.savez(cache, X_train=X, y_train=y, X_test=X_test, y_test=y_test)
+    if damage == "truncated":
+        cache.write_bytes(cache.read_bytes()[:1000])
+
+    def offline(*args, **kwargs):
+        raise URLError("no network")
+    monkeypatch.setattr(data, "fetch_openml", offline)
+    status, _, err = cli("train", "--dataset", "mnist", "--epochs", "1", "--quiet",
+                         "--out", str(tmp_path / "run"))
+    assert_one_line_error(status, err, "could not be downloaded", f"the cached {cache} is "
+                          "unreadable")
 
 
 @pytest.mark.parametrize("change, fragment", [
@@ -159,7 +190,9 @@ def test_the_library_refuses_bad_arguments(call, message):
         call(VAE(64, (8,), 2, random_state=0), X)
 
 
-def test_divergence_that_the_log_variance_cap_hides_is_caught(tmp_path):
+def test_divergence_that_the_log_variance_cap_hides_is_caught(tmp_path, monkeypatch):
+    from npvae import train
+    monkeypatch.setattr(train, "BLOWN_UP", np.inf)  # the other guard catches this run first
     X = load_digits_split().X_train
     path = tmp_path / "checkpoint.npz"
     model = VAE(64, (400, 400), 20, random_state=0)
@@ -266,3 +299,133 @@ def test_a_gzip_file_that_is_not_gzip(tmp_path):
     with gzip.open(tmp_path / "ok.gz", "wb") as f:
         f.write(b"\x00\x00\x08\x01\x00\x00\x00\x02ab")
     assert read_idx(tmp_path / "ok.gz").tolist() == [97, 98]
+
+
+# ---- a second fault run: broken user code, hand-edited metadata, a blown-up loss ---------------
+
+@pytest.mark.parametrize("init, fragment", [
+    ("import sys; sys.exit(0)", "X() raised SystemExit: 0 (mine.py, line 4)"),
+    ("raise RuntimeError('boom')", "X() raised RuntimeError: boom (mine.py, line 4)"),
+    ("int('x')", "X() raised ValueError"),
+])
+@pytest.mark.parametrize("how", [["--layer"], ["--exercise", "relu"], ["--exercise", "dense"]])
+def test_a_constructor_without_arguments_that_raises_exits_2(cli, tmp_path, init, fragment, how):
+    source = (f"import numpy as np\nclass X:\n    def __init__(self):\n        {init}\n"
+              "    def forward(self, x):\n        return x\n"
+              "    def backward(self, dy):\n        return dy\n")
+    (tmp_path / "mine.py").write_text(source)
+    status, out, err = cli("gradcheck", *how, f"{tmp_path / 'mine.py'}:X")
+    assert_one_line_error(status, err, fragment)
+    assert out == ""
+
+
+@pytest.mark.parametrize("body, fragment", [
+    ('    params = {"W": [1.0, 2.0]}\n    grads = {"W": [0.0, 0.0]}\n',
+     "params['W'] must be a NumPy array"),
+    ("    def __getattr__(self, name):\n        raise RuntimeError('no ' + name)\n",
+     "could not check"),
+    ("    @property\n    def params(self):\n        raise KeyError('p')\n    grads = {}\n",
+     "could not check"),
+])
+def test_a_layer_whose_attributes_misbehave_exits_2(cli, tmp_path, body, fragment):
+    source = (f"import numpy as np\nclass X:\n{body}"
+              "    def forward(self, x):\n        return np.array(x, dtype=object)\n"
+              "    def backward(self, dy):\n        return dy\n")
+    (tmp_path / "mine.py").write_text(source)
+    status, _, err = cli("gradcheck", "--layer", f"{tmp_path / 'mine.py'}:X")
+    assert_one_line_error(status, err, fragment)
+
+
+def test_a_vae_answer_returning_none_or_no_gradients_is_wrong_not_a_crash(cli, tmp_path):
+    right = (Path(__file__).parent / "answers" / "right.py").read_text()
+    for change, reason in (("return np.mean(rec + self.beta * kl)", "forward returns the loss"),
+                           ("        self.enc.backward(self.relu1.backward(dh))\n",
+                            "backward fills grads")):
+        wrong = right.replace(change, "return None" if "mean" in change else
+                              "        return\n" + change)
+        (tmp_path / "mine.py").write_text(wrong)
+        status, out, err = cli("gradcheck", "--exercise", "vae", f"{tmp_path / 'mine.py'}:MyVAE")
+        assert status == 1 and reason in out and err == "", (out, err)
+
+
+def test_broken_does_not_combine_with_a_users_code(cli):
+    status, _, err = cli("gradcheck", "--broken", "kl-without-half", "--layer", "npvae:Dense")
+    assert_one_line_error(status, err, "does not combine with")
+
+
+def edit_meta(path, edit):
+    with np.load(path) as f:
+        arrays = {key: f[key] for key in f.files}
+    meta = json.loads(str(arrays["meta"]))
+    edit(meta, arrays)
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(path, **arrays)
+
+
+@pytest.mark.parametrize("edit, command, fragment", [
+    (lambda m, a: m["train"].update(data_dir=3), "evaluate", "data_dir = 3"),
+    (lambda m, a: m["train"].update(hidden="16"), "resume", "hidden = '16'"),
+    (lambda m, a: m["train"].update(lr="fast"), "resume", "lr = 'fast'"),
+    (lambda m, a: m.update(train=None), "sample", "holds no training options"),
+    (lambda m, a: m["train"].update(image_shape="ab"), "sample", "image_shape = 'ab'"),
+    (lambda m, a: m["train"].update(image_shape=[3, 3]), "sample", "image_shape = (3, 3)"),
+    (lambda m, a: m.update(history=[{}]), "resume", "its metadata is damaged"),
+    (lambda m, a: a.update({"optimizer.t": np.array(-5)}), "resume", "step count t"),
+    (lambda m, a: a.update({"optimizer.v": -a["optimizer.v"] - 1}), "resume", "v must hold"),
+])
+def test_hand_edited_metadata_is_one_line(run, cli, tmp_path, edit, command, fragment):
+    copy = tmp_path / "run"
+    copy.mkdir()
+    for name in ("checkpoint.npz", "config.json"):
+        (copy / name).write_bytes((run / name).read_bytes())
+    edit_meta(copy / "checkpoint.npz", edit)
+    argv = (["train", "--out", str(copy), "--resume", "--epochs", "3", "--quiet"]
+            if command == "resume" else [command, "--run", str(copy)])
+    status, _, err = cli(*argv)
+    assert_one_line_error(status, err, fragment)
+
+
+def test_a_learning_rate_that_blows_the_loss_up_is_divergence(cli, tmp_path):
+    """lr 5 on digits: a reconstruction of 1e7 nats, finite and far below the cap, that used to
+    finish with exit 0 and a model far worse than an untrained one."""
+    status, _, err = cli(*TRAIN, "--epochs", "3", "--lr", "5", "--out", str(tmp_path / "run"))
+    assert_one_line_error(status, err, "training diverged: the reconstruction term reached",
+                          "times the untrained model's")
+
+
+def test_the_untrained_reconstruction_survives_a_resume(tmp_path):
+    from npvae.checkpoint import read_checkpoint
+    digits_data = load_digits_split()
+    path = tmp_path / "checkpoint.npz"
+    fit(VAE(64, (8,), 2, random_state=0), digits_data.X_train, epochs=1, checkpoint_path=path)
+    saved = float(read_checkpoint(path)[0]["fit_arrays"]["untrained_reconstruction"])
+    assert 40 < saved < 60  # about 64 log 2 = 44 for an untrained Bernoulli model of digits
+    fit(VAE(64, (8,), 2, random_state=0), digits_data.X_train, epochs=2, checkpoint_path=path,
+        resume=True)
+    assert float(read_checkpoint(path)[0]["fit_arrays"]["untrained_reconstruction"]) == saved
+
+
+def test_out_is_refused_if_a_run_would_overwrite_files_npvae_did_not_write(cli, tmp_path):
+    (tmp_path / "config.json").write_text('{"my": 1}')
+    status, _, err = cli(*TRAIN, "--epochs", "1", "--out", str(tmp_path))
+    assert_one_line_error(status, err, "holds config.json", "no npvae run wrote")
+    assert (tmp_path / "config.json").read_text() == '{"my": 1}'
+    stopped = tmp_path / "stopped"  # a run stopped before its first epoch ended: npvae's own
+    stopped.mkdir()
+    (stopped / "config.json").write_text('{"dataset": "digits", "epochs": 1, "latent_dim": 2}')
+    assert cli(*TRAIN, "--epochs", "1", "--out", str(stopped))[0] == 0
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["evaluate", "--iwae-k", "1000000"], "must be at most 100,000"),
+    (["uncertainty", "--samples", "1000000000"], "must be at most 100,000"),
+    (["traverse", "--limit", "1e308"], "--limit must be a number in (0, 100]"),
+])
+def test_flags_that_ask_for_unbounded_work_are_refused(run, cli, argv, fragment):
+    status, _, err = cli(argv[0], "--run", str(run), *argv[1:])
+    assert_one_line_error(status, err, fragment)
+
+
+def test_a_layer_too_wide_to_check_is_refused(cli):
+    status, _, err = cli("gradcheck", "--layer", "npvae.layers:Dense", "--inputs", "3000")
+    assert_one_line_error(status, err, "must be at most 1,000")
