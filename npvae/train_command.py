@@ -263,8 +263,12 @@ def collapse_report(per_dim, config, threshold=KL_THRESHOLD):
     if used:
         return line, None
     fixed_std = config.likelihood == "gaussian" and not isinstance(config.gaussian_std, str)
-    hint = (f"a fixed --gaussian-std {config.gaussian_std:g} may be too large for the data "
-            "(try --gaussian-std learned)" if fixed_std else
-            "try --free-bits or a KL warm-up (--warmup)")
-    return line, ("the posterior collapsed: no latent dimension carries information about the "
-                  f"images; {hint}")
+    if fixed_std:
+        hint = (f"a fixed --gaussian-std {config.gaussian_std:g} may be too large for the data "
+                "(try --gaussian-std learned)")
+    elif config.conditional:
+        hint = "with --conditional, the label carries much of what the code would"
+    else:
+        hint = "--free-bits keeps each dimension's KL at a floor (see the README)"
+    return line, (f"the posterior collapsed onto the prior: no latent dimension carries more "
+                  f"than {threshold:g} nats ({per_dim.sum():.2f} in all); {hint}")

@@ -3,8 +3,9 @@ measure how well the VAE's scores pick it out among the test images (ROC-AUC, 0.
 
     python scripts/anomaly_digits.py [--epochs 30] [--jobs 2]
 
-The same as `npvae train --dataset digits --holdout-class C --epochs 30` followed by
-`npvae anomaly --run DIR`, for C = 0 to 9, as one table.
+The same as `npvae train --dataset digits --holdout-class C --epochs 30 --val-fraction 0`
+(every training image trains: no validation split) followed by `npvae anomaly --run DIR`, for
+C = 0 to 9, as one table.
 """
 
 import argparse

@@ -1,5 +1,6 @@
-"""Train the disentangling VAEs on sprites with known factors and compare them: MIG, test negative
-ELBO, total correlation, and a latent traversal of each.
+"""Train the disentangling VAEs on sprites with known factors and compare them.
+
+MIG, test negative ELBO, total correlation, and a latent traversal of each.
 
     python scripts/disentanglement.py [--epochs 20] [--seeds 0 1 2] [--jobs 2] [--blas-threads 1]
                                       [--out runs/disentanglement] [--figures DIR]

@@ -5,7 +5,7 @@ grid search over beta by the ELBO, on scikit-learn's digits.
                                        [--jobs 2]
 
 1. For each dimension K, two Pipelines trained on the same 80% of the digits and scored on the
-   other 20% (the split of `npvae train --dataset digits`):
+   other 20% (the train/test split of `npvae train --dataset digits`):
        MinMaxScaler(clip=True) -> VAETransformer(latent_dim=K) -> LogisticRegression
        MinMaxScaler(clip=True) -> PCA(K)                        -> LogisticRegression
 2. GridSearchCV over beta of MinMaxScaler(clip=True) -> VAETransformer(latent_dim=10), 3-fold on

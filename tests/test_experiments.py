@@ -278,3 +278,20 @@ def test_a_checkpoint_from_before_these_options_still_loads(digits, tmp_path):
     assert np.array_equal(npvae.load(path).params.vector, model.params.vector)
     fit(VAE(64, (8,), 2, random_state=0), digits.X_train, epochs=2, checkpoint_path=path,
         resume=True)
+
+
+def test_a_users_own_optimizer_keeps_the_two_core_engine(digits, monkeypatch):
+    from npvae import SGD
+    from npvae.parallel import DataParallel
+
+    engines = []
+    real = DataParallel.__init__
+
+    def spy(self, model, cores=None):
+        engines.append(type(self).__name__)
+        real(self, model, cores)
+    monkeypatch.setattr(DataParallel, "__init__", spy)
+    model = VAE(64, (8,), 2, random_state=0)
+    optimizer = SGD(model.params, lr=1e-2)
+    history = fit(model, digits.X_train, epochs=2, optimizer=optimizer, lr_schedule="cosine")
+    assert engines == ["DataParallel"] and history[1]["lr"] == optimizer.lr == pytest.approx(5e-3)
