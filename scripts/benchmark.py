@@ -10,11 +10,16 @@ gives medians and ratios. The "GEMM floor" is this machine's time for the 20 mat
 training step (forward 7, backward 13) on 128 rows and --threads BLAS threads, times the steps of
 an epoch: how much of an epoch the products alone take. It is a reference, not a strict bound: with
 another memory layout of their arrays, or split otherwise over the threads (npvae's two 64-row
-shares, one thread each, say), the same products can run faster. "No Adam step" is npvae's epoch
-with an optimizer that changes nothing: the forward and backward passes alone, to show what Adam's
-update costs. Without PyTorch installed the comparison is skipped and said so. With
---reference-engine, one more epoch (once, in the first run) trains with `fit(engine="reference")`:
-npvae/reference.py's plain functions, to say how much the speed tricks buy.
+shares, one thread each, say), the same products can run faster. "The same 20, PyTorch BLAS" runs
+those products through PyTorch's matmul instead: where its BLAS (MKL in PyPI's CPU build) is faster
+than NumPy's (OpenBLAS in PyPI's wheels) on this CPU, PyTorch starts with that advantage, whatever
+the rest of the code does. So the table also gives npvae / PyTorch "over their floors": each epoch
+divided by its own BLAS's floor, the comparison of everything but the BLAS. "No Adam step" is
+npvae's epoch with an optimizer that changes nothing: the forward and backward passes alone, to
+show what Adam's update costs. Without PyTorch installed the comparison is skipped and said so.
+With --reference-engine, one more epoch (once, in the first run) trains with
+`fit(engine="reference")`: npvae/reference.py's plain functions, to say how much the speed tricks
+buy.
 
 The disentangling models' steps: a beta-TCVAE step (MSS) and a FactorVAE step (its default
 discriminator, 2 x 256) against a plain VAE step of the same 784-400-400-20 model at batch 128,
@@ -60,8 +65,9 @@ def npvae_epoch(X, dtype, seed, optimizer=None, engine="fast"):
     return time.perf_counter() - began, model
 
 
-def gemm_floor(n_examples, batch=128, repeats=30):
-    """Seconds per epoch for the 20 products of a step, with preallocated outputs."""
+def gemm_floor(n_examples, batch=128, repeats=30, library="numpy"):
+    """Seconds per epoch for the 20 products of a step, with preallocated outputs, by NumPy's
+    BLAS or (``library="torch"``) by PyTorch's on the same arrays."""
     rng = np.random.default_rng(0)
     D, H1, H2, K = SIZES
     shapes = [(D, H1), (H1, H2), (H2, K), (H2, K), (K, H2), (H2, H1), (H1, D)]  # W (in, out)
@@ -76,13 +82,34 @@ def gemm_floor(n_examples, batch=128, repeats=30):
         if i > 0:  # dx = dy W^T; the first layer needs no gradient for the data
             products.append((dy, W.T, np.empty((batch, n_in), np.float32)))
     assert len(products) == 20
+    matmul = np.matmul
+    if library == "torch":
+        import torch
+
+        products = [tuple(map(torch.from_numpy, p)) for p in products]
+        matmul = torch.matmul
     times = []
     for _ in range(repeats):
         began = time.perf_counter()
         for a, b, out in products:
-            np.matmul(a, b, out=out)
+            matmul(a, b, out=out)
         times.append(time.perf_counter() - began)
     return statistics.median(times) * -(-n_examples // batch)
+
+
+def blas_names(torch_version):
+    """Which BLAS does NumPy's products, and which PyTorch's."""
+    from threadpoolctl import threadpool_info
+
+    numpy_blas = ", ".join(f"{lib['internal_api']} {lib['version']} ({lib.get('architecture')})"
+                           for lib in threadpool_info() if lib["user_api"] == "blas")
+    if not torch_version:
+        return f"NumPy's BLAS: {numpy_blas}"
+    import torch
+
+    config = torch.__config__.show()
+    torch_blas = "MKL" if "BLAS_INFO=mkl" in config else "its own build's"
+    return f"NumPy's BLAS: {numpy_blas}; PyTorch's: {torch_blas}"
 
 
 def torch_epoch(X, seed):
@@ -165,7 +192,8 @@ def main():
     except ImportError:
         torch_version = None
     times = {"npvae float32": [], "npvae float64": [], "PyTorch float32": [],
-             "npvae float32, no Adam step": [], "GEMM floor": [], "reference engine": []}
+             "npvae float32, no Adam step": [], "GEMM floor": [], "GEMM floor, PyTorch": [],
+             "reference engine": []}
     steps = {"vae": [], "tcvae": [], "factorvae": [], "factorvae-paper": []}
     with threadpool_limits(args.threads):
         for run in range(args.runs):
@@ -173,6 +201,7 @@ def main():
             times["npvae float32"].append(npvae_epoch(X, np.float32, run)[0])
             if torch_version:
                 times["PyTorch float32"].append(torch_epoch(X, run))
+                times["GEMM floor, PyTorch"].append(gemm_floor(len(X), library="torch"))
             times["npvae float64"].append(npvae_epoch(X.astype(np.float64), np.float64, run)[0])
             no_adam = npvae_epoch(X, np.float32, run, optimizer=NoStep())[0]
             times["npvae float32, no Adam step"].append(no_adam)
@@ -208,6 +237,11 @@ def main():
         print(f"{'PyTorch ' + torch_version + ' epoch':<28}{torch_f32:9.2f}  "
               f"npvae / PyTorch = {f32 / torch_f32:.2f}")
         bare_ratios += f", no Adam / PyTorch = {bare / torch_f32:.2f}"
+        torch_floor = med["GEMM floor, PyTorch"]
+        print(f"{'the same 20, PyTorch BLAS':<28}{torch_floor:9.2f}  floor / PyTorch's = "
+              f"{floor / torch_floor:.2f}; PyTorch / its floor = {torch_f32 / torch_floor:.2f}, "
+              f"so npvae / PyTorch over their floors = "
+              f"{(f32 / floor) / (torch_f32 / torch_floor):.2f}")
     else:
         print("PyTorch is not installed: no comparison with it, only with the floor")
     print(f"{'npvae float32, no Adam step':<28}{bare:9.2f}  {bare_ratios}")
@@ -215,6 +249,7 @@ def main():
         print(f"{'reference engine, float32':<28}{med['reference engine']:9.2f}  "
               f"reference / npvae = {med['reference engine'] / f32:.1f}")
     print(f"{'evaluate 10,000 (no grads)':<28}{statistics.median(eval_times):9.2f}")
+    print(blas_names(torch_version))
     print(f"peak NumPy memory in training beyond the data: {memory / 2**20:.0f} MB "
           f"(data set {X.nbytes / 2**20:.0f} MB)")
     for name, t in times.items():
