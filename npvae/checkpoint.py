@@ -137,6 +137,9 @@ def read_checkpoint(path):
         raise CheckpointError(f"{path}: its metadata is damaged (train, epoch or history)")
     if params.ndim != 1 or params.dtype not in (np.float32, np.float64):
         raise CheckpointError(f"{path}: its parameters are not a float vector")
+    if not np.isfinite(params).all():
+        raise CheckpointError(f"{path}: its parameters hold NaN or inf (damaged, or saved from a "
+                              "diverged model)")
     optimizer_state = {key.split(".", 1)[1]: value for key, value in arrays.items()
                        if key.startswith("optimizer.")}
     for prefix in ("model", "fit"):  # meta["model_arrays"], meta["fit_arrays"] (not in the JSON)

@@ -103,7 +103,7 @@ def build_parser():
            "of a download; for the sprites, DeepMind's dSprites .npz (or its folder)",
            shown="none")
     option(train, "--epochs", None, "total epochs (with --resume: train until there are this "
-           "many)", shown=d.epochs, type=count)
+           "many), at most 100,000", shown=d.epochs, type=count_up_to(100_000))
     option(train, "--batch-size", None, "examples per batch", shown=d.batch_size, type=count)
     option(train, "--lr", None, "Adam's learning rate", shown=d.lr, type=float)
     option(train, "--hidden", None, "sizes of the encoder's hidden layers (and, reversed, of "

@@ -193,6 +193,14 @@ def check_layer(layer, x, h=DEFAULT_H, tol=DEFAULT_TOL, random_state=None):
         dy = dy_before
     dx = None if dx is None else np.array(dx, dtype=float)  # layers may reuse the array
     grads = {key: np.array(g, dtype=float) for key, g in layer.grads.items()}
+    layer.forward(x.copy())
+    layer.backward(dy.copy())  # the same dy again: the gradients must be the same, not twice
+    added = [key for key in grads if not np.allclose(layer.grads[key], grads[key], rtol=1e-12,
+                                                     atol=0)]
+    if added:
+        rows.append(CheckRow(f"grads[{added[0]!r}] (overwritten)", grads[added[0]].shape, 0.0,
+                             np.inf, 0, False, note="a second backward(dy) gave other "
+                             "gradients: write self.grads[key] = ..., do not add to them (+=)"))
     loss = lambda: float(np.sum(layer.forward(x) * dy))  # noqa: E731
     floor = resolvable_floor(loss(), h, tol)
     rows += [check_array(key, loss, value, grads[key], h, tol, floor=floor)

@@ -81,9 +81,10 @@ def training_data(config, given):
         if "dataset" in given:  # whoever asked for the full set must not get a subset silently
             raise
         print(f"npvae train: {error.reason}; training on the MNIST test set that ships with "
-              "npvae instead (--dataset mnist-t10k: its first 8,000 images train, the last 2,000 "
-              "test). For the full MNIST, run where www.openml.org is reachable (it is cached "
-              "after one download) or pass --data-dir with its IDX files", file=sys.stderr)
+              "npvae instead (--dataset mnist-t10k: its first 8,000 images train and validate, "
+              "the last 2,000 test). For the full MNIST, run where www.openml.org is reachable "
+              "(it is cached after one download) or pass --data-dir with its IDX files",
+              file=sys.stderr)
         config.dataset = "mnist-t10k"
         return load_dataset(config.dataset)
 

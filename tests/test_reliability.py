@@ -429,3 +429,25 @@ def test_flags_that_ask_for_unbounded_work_are_refused(run, cli, argv, fragment)
 def test_a_layer_too_wide_to_check_is_refused(cli):
     status, _, err = cli("gradcheck", "--layer", "npvae.layers:Dense", "--inputs", "3000")
     assert_one_line_error(status, err, "must be at most 1,000")
+
+
+def test_a_layer_that_adds_to_its_gradients_fails_the_overwrite_row(cli, tmp_path):
+    source = ("import numpy as np\nclass X:\n    def __init__(self, n_in, n_out):\n"
+              "        self.params = {'W': np.ones((n_in, n_out))}\n"
+              "        self.grads = {'W': np.zeros((n_in, n_out))}\n"
+              "    def forward(self, x):\n        self.x = x\n        return x @ self.params['W']\n"
+              "    def backward(self, dy):\n        self.grads['W'] += self.x.T @ dy\n"
+              "        return dy @ self.params['W'].T\n")
+    (tmp_path / "mine.py").write_text(source)
+    status, out, _ = cli("gradcheck", "--layer", f"{tmp_path / 'mine.py'}:X")
+    assert status == 1 and "do not add to them (+=)" in out
+
+
+def test_a_checkpoint_of_nan_parameters_is_refused(run, cli, tmp_path):
+    copy = tmp_path / "run"
+    copy.mkdir()
+    for name in ("checkpoint.npz", "config.json"):
+        (copy / name).write_bytes((run / name).read_bytes())
+    edit_meta(copy / "checkpoint.npz", lambda m, a: a["params"].__setitem__(0, np.nan))
+    for argv in (["evaluate", "--run", str(copy)], ["sample", "--run", str(copy)]):
+        assert_one_line_error(*cli(*argv)[::2], "hold NaN or inf")
