@@ -20,15 +20,16 @@ from .optim import Adam, ReferenceAdam
 from .parallel import DataParallel
 from .params import check_positive_int
 from .schedules import check_warmup, kl_factor, lr_schedule_from
-from .vae import KL_AT_CAP, LOGVAR_MAX, LossParts
+from .vae import LossParts
 
 BINARIZE = ("none", "static", "dynamic")
 ENGINES = ("fast", "reference")
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite, or the KL as large as a posterior at the log-variance
-    cap gives: numbers the cap keeps finite, but no longer a model."""
+    """Training cannot recover: a loss became NaN or infinite, or two epochs in a row (or the
+    last one) ended with a mean negative ELBO more than ``DIVERGED`` times the untrained
+    model's (see ``fit``)."""
 
 
 class ReferencePass:
@@ -102,6 +103,14 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
             thread, fresh arrays, slow; for reading and debugging). In float64 both give the
             same numbers to round-off.
 
+    Divergence (``TrainingDiverged``) is judged on what training cannot recover from, not on
+    one batch's spike: a loss that is NaN or infinite (at once: it poisons Adam's moments), or
+    an epoch whose mean negative ELBO exceeds ``DIVERGED`` (2) times the untrained model's
+    (measured before the first step on up to 2,000 training images) when the epoch before it
+    did too, or when it is the last. A single such epoch may recover (a large first step often
+    does) and training goes on, but its checkpoint is not written: the file keeps the last
+    good epoch, from which a resumed run replays the same numbers.
+
     Each record: epoch, lr, beta (the mean of the epoch's steps), train_loss /
     train_reconstruction / train_kl (means over the epoch's batches), with X_val val_loss /
     val_reconstruction / val_kl and with X_test test_loss / ... (``evaluate``), seconds. Losses
@@ -138,12 +147,13 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
                          f"{type(optimizer).__name__} has no lr")
     base_lr = getattr(optimizer, "lr", lr)
     history, start_epoch, best = [], 0, None  # best: the weights of the lowest val_loss
-    untrained = None  # the first batch's reconstruction, before any step: see BLOWN_UP
+    untrained = None  # the untrained model's negative ELBO: see DIVERGED
     if resume:
         meta = restore(model, optimizer, checkpoint_path)
         history, start_epoch = meta["history"], meta["epoch"]
-        if "untrained_reconstruction" in meta["fit_arrays"]:
-            untrained = float(meta["fit_arrays"]["untrained_reconstruction"])
+        for key in ("untrained_loss", "untrained_reconstruction"):  # (the latter: older files)
+            if untrained is None and key in meta["fit_arrays"]:
+                untrained = float(meta["fit_arrays"][key])
         if patience is not None and "last_params" in meta["fit_arrays"]:
             best = model.params.vector.copy()  # the checkpoint's model: the best so far
             model.params.vector[...] = meta["fit_arrays"]["last_params"]  # training goes on
@@ -156,7 +166,8 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
     # their Bernoulli sample for dynamic binarization
     batch = np.empty((min(batch_size, n), X_train.shape[1]), model.dtype)
     sample = np.empty_like(batch)
-    trained_below_cap = False  # reaching the cap after that is divergence
+    if untrained is None:
+        untrained = untrained_loss(model, X_train, y_train, binarize_mode, batch)
     for epoch in range(start_epoch, epochs):
         if patience is not None and epochs_without_progress(history) >= patience:
             break  # a resumed run that had stopped early
@@ -177,12 +188,11 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
                     xb = binarize(xb, model.rng, out=sample[:len(rows)])
                 yb = None if y_train is None else y_train[rows]
                 parts = backprop.forward_backward(xb, model.draw_eps(len(xb)), beta, yb)
-                untrained = parts.reconstruction if untrained is None else untrained
-                at_cap = parts.kl * len(xb) >= KL_AT_CAP  # a KL only the cap keeps finite
-                blown_up = parts.reconstruction > BLOWN_UP * max(abs(untrained), 1.0)
-                if not np.isfinite(parts.total) or (at_cap and trained_below_cap) or blown_up:
-                    raise diverged(parts, epoch, i, checkpoint_path, untrained)
-                trained_below_cap |= not at_cap  # (a model may start there, on unscaled data)
+                if not np.isfinite(parts.total):
+                    raise TrainingDiverged(
+                        f"training diverged: the loss became {parts.total} at epoch "
+                        f"{epoch + 1}, batch {i + 1}{kept(history, checkpoint_path, untrained)}."
+                        f" {ADVICE}")
                 optimizer.step()
                 sums += [len(xb) * parts.reconstruction, len(xb) * parts.kl, beta]
                 if i % 20 == 0:
@@ -199,10 +209,14 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
                                f"{name}_kl": result["kl"]})
         record["seconds"] = time.perf_counter() - began
         history.append(record)
+        if is_bad(record, untrained) and (epoch + 1 == epochs or
+                                          is_bad(history[-2] if len(history) > 1 else {},
+                                                 untrained)):
+            raise diverged(history, checkpoint_path, untrained)
         if patience is not None and epochs_without_progress(history) == 0:
             best = model.params.vector.copy()
-        if checkpoint_path is not None:
-            state = {"untrained_reconstruction": untrained}
+        if checkpoint_path is not None and not is_bad(record, untrained):
+            state = {"untrained_loss": untrained}
             if best is not None:
                 state["last_params"] = model.params.vector
             save_checkpoint(checkpoint_path, model, optimizer, epoch + 1, history, train_config,
@@ -246,23 +260,58 @@ def epochs_without_progress(history):
     return len(losses) - 1 - int(np.argmin(losses)) if len(losses) else 0
 
 
-# A batch whose reconstruction term is this many times the untrained model's (the first
-# batch's, before any step) is no longer being fitted: the steps are too large.
-BLOWN_UP = 1000
+# An epoch whose mean negative ELBO is more than this many times the untrained model's is a bad
+# epoch; two in a row, or a bad last epoch, are divergence. Twice, not once: the two losses are
+# measured with different noise, and a model that learns slowly sits near the untrained one's.
+DIVERGED = 2
+ADVICE = "Try a smaller learning rate, or data scaled to a few units"
 
 
-def diverged(parts, epoch, batch, checkpoint_path, untrained):
-    """The TrainingDiverged error for a batch whose loss is not finite, whose KL is at the
-    cap, or whose reconstruction has blown up."""
-    kept = f"; the checkpoint of epoch {epoch} is kept" if checkpoint_path and epoch > 0 else ""
-    if not np.isfinite(parts.total):
-        what = f"the loss became {parts.total}"
-    elif parts.reconstruction > BLOWN_UP * max(abs(untrained), 1.0):
-        what = (f"the reconstruction term reached {parts.reconstruction:.3g} nats per example, "
-                f"{parts.reconstruction / untrained:.3g} times the untrained model's "
-                f"{untrained:.3g}")
-    else:
-        what = (f"the KL reached {parts.kl:.3g} nats per example, as if a log-variance had hit "
-                f"its cap of {LOGVAR_MAX:g}")
-    return TrainingDiverged(f"training diverged: {what} at epoch {epoch + 1}, batch {batch + 1}"
-                            f"{kept}. Try a smaller learning rate, or data scaled to a few units")
+def untrained_loss(model, X_train, y_train, binarize_mode, work, rows=2000):
+    """The untrained model's mean negative ELBO (reconstruction + KL, nats per example) on up to
+    ``rows`` evenly spaced training images (all of them in a small set), as training sees them
+    (dynamic binarization: one fixed sample), with fixed noise. Draws nothing from the model's
+    Generator, so training's numbers do not depend on it. ``work``: a (B, D) array of the
+    model's dtype to gather rows into."""
+    rng = np.random.default_rng(0)
+    picked = np.unique(np.linspace(0, len(X_train) - 1, min(rows, len(X_train))).astype(int))
+    total = 0.0
+    for start in range(0, len(picked), len(work)):
+        chosen = picked[start:start + len(work)]
+        xb = take_rows(X_train, chosen, work[:len(chosen)])
+        if binarize_mode == "dynamic":
+            xb = binarize(xb, rng)
+        eps = rng.standard_normal((len(xb), model.latent_dim), dtype=model.dtype)
+        rec, kl = model.per_example_loss(xb, eps, None if y_train is None else y_train[chosen])
+        total += float(rec.sum() + kl.sum())
+    return total / len(picked)
+
+
+def limit(untrained):
+    """The worst mean negative ELBO of an epoch that is not bad: DIVERGED times the untrained
+    model's U, or for U < 1 (a Gaussian density can give U < 0) U + (DIVERGED - 1) max(|U|, 1)."""
+    return untrained + (DIVERGED - 1) * max(abs(untrained), 1.0)
+
+
+def is_bad(record, untrained):
+    """True for an epoch record whose mean negative ELBO is above ``limit(untrained)``, or not
+    a number."""
+    loss = record.get("train_loss")
+    return loss is not None and not loss <= limit(untrained)
+
+
+def kept(history, checkpoint_path, untrained):
+    """'; the checkpoint of epoch E is kept': the last epoch whose checkpoint was written."""
+    good = [r["epoch"] for r in history if not is_bad(r, untrained)]
+    return f"; the checkpoint of epoch {good[-1]} is kept" if checkpoint_path and good else ""
+
+
+def diverged(history, checkpoint_path, untrained):
+    """The TrainingDiverged error for a bad last epoch, or a second bad epoch in a row."""
+    bad = [r for r in history[-2:] if is_bad(r, untrained)]
+    epochs = " and ".join(str(r["epoch"]) for r in bad)
+    losses = ", ".join(f"{r['train_loss']:.4g}" for r in bad)
+    return TrainingDiverged(
+        f"training diverged: the mean negative ELBO of epoch{'s' * (len(bad) > 1)} {epochs} "
+        f"({losses} nats per example) is above {limit(untrained):.4g}, {DIVERGED} times the "
+        f"untrained model's {untrained:.4g}{kept(history, checkpoint_path, untrained)}. {ADVICE}")

@@ -25,7 +25,6 @@ All of it divided by N, because the loss is a mean over the batch.
 Shapes: x (N, D), h (N, H), mu, logvar, eps, z (N, K), logits (N, D).
 """
 
-import math
 import os
 from typing import NamedTuple
 
@@ -45,9 +44,6 @@ ACTIVATIONS = tuple(LAYER_ACTIVATIONS)
 # variance and far below float32's overflow (exp(88.7)), so exp(logvar) and exp(logvar / 2) stay
 # finite whatever the encoder outputs; above the cap the gradient is 0, as for any clip.
 LOGVAR_MAX = 30.0
-# The KL of one latent dimension of one example at the cap (mu = 0): 0.5 (e^30 - 1 - 30) ~ 5e12
-# nats. A batch whose summed KL reaches it has a posterior no healthy model has: training diverged.
-KL_AT_CAP = 0.5 * (math.exp(LOGVAR_MAX) - 1 - LOGVAR_MAX)
 
 
 class LossParts(NamedTuple):

@@ -190,18 +190,46 @@ def test_the_library_refuses_bad_arguments(call, message):
         call(VAE(64, (8,), 2, random_state=0), X)
 
 
-def test_divergence_that_the_log_variance_cap_hides_is_caught(tmp_path, monkeypatch):
-    from npvae import train
-    monkeypatch.setattr(train, "BLOWN_UP", np.inf)  # the other guard catches this run first
+def test_divergence_keeps_the_last_good_checkpoint(tmp_path):
+    """lr 0.5 drives the posteriors to the log-variance cap (a KL of 1e13 nats, which the cap
+    keeps finite) in epoch 2 and keeps them there: divergence at epoch 3, and the file still
+    holds epoch 1 (epoch 2, a bad epoch, was never written)."""
     X = load_digits_split().X_train
     path = tmp_path / "checkpoint.npz"
     model = VAE(64, (400, 400), 20, random_state=0)
     fit(model, X, epochs=1, checkpoint_path=path)
     saved = path.read_bytes()
-    with pytest.raises(TrainingDiverged, match="log-variance had hit its cap of 30.*epoch 1 is "
-                       "kept"):
+    with pytest.raises(TrainingDiverged, match=r"epochs 2 and 3 \(.*e\+1.*2 times the untrained"
+                       r" model's .*; the checkpoint of epoch 1 is kept\. Try a smaller"):
         fit(model, X, epochs=3, lr=0.5, checkpoint_path=path, resume=True)
     assert path.read_bytes() == saved
+
+
+def test_a_first_epoch_that_blows_up_and_recovers_is_not_divergence(tmp_path):
+    """lr 0.05: epoch 1's mean loss is 1e12 nats (one batch's steps overshoot), epoch 2's is
+    below the untrained model's. The guard of one batch's spike stopped this run; now it goes
+    on, and epoch 1's checkpoint, a bad epoch, is not written."""
+    from npvae.checkpoint import read_checkpoint
+    from npvae.train import limit
+    X = load_digits_split().X_train
+    path = tmp_path / "checkpoint.npz"
+    written = []
+    history = fit(VAE(64, (400, 400), 20, random_state=0), X, epochs=2, lr=0.05,
+                  checkpoint_path=path, callback=lambda record, model: written.append(
+                      path.exists()))
+    untrained = float(read_checkpoint(path)[0]["fit_arrays"]["untrained_loss"])
+    assert history[0]["train_loss"] > 1e6 * untrained and written == [False, True]
+    assert history[1]["train_loss"] < untrained < limit(untrained)
+    with pytest.raises(TrainingDiverged, match="epoch 1 .* is above"):  # the same, as last epoch
+        fit(VAE(64, (400, 400), 20, random_state=0), X, epochs=1, lr=0.05)
+
+
+def test_a_slow_learner_is_not_divergence():
+    """lr 1e-8 barely moves: the epochs' losses sit at the untrained model's, above it by the
+    noise (the two are measured with different draws)."""
+    X = load_digits_split().X_train
+    history = fit(VAE(64, (400, 400), 20, random_state=0), X, epochs=2, lr=1e-8)
+    assert len(history) == 2
 
 
 @pytest.mark.parametrize("argv, fragment", [
@@ -389,20 +417,23 @@ def test_a_learning_rate_that_blows_the_loss_up_is_divergence(cli, tmp_path):
     """lr 5 on digits: a reconstruction of 1e7 nats, finite and far below the cap, that used to
     finish with exit 0 and a model far worse than an untrained one."""
     status, _, err = cli(*TRAIN, "--epochs", "3", "--lr", "5", "--out", str(tmp_path / "run"))
-    assert_one_line_error(status, err, "training diverged: the reconstruction term reached",
-                          "times the untrained model's")
+    assert_one_line_error(status, err, "training diverged: the mean negative ELBO of epochs 1 "
+                          "and 2", "times the untrained model's")
 
 
-def test_the_untrained_reconstruction_survives_a_resume(tmp_path):
+def test_the_untrained_loss_survives_a_resume(tmp_path):
     from npvae.checkpoint import read_checkpoint
     digits_data = load_digits_split()
     path = tmp_path / "checkpoint.npz"
     fit(VAE(64, (8,), 2, random_state=0), digits_data.X_train, epochs=1, checkpoint_path=path)
-    saved = float(read_checkpoint(path)[0]["fit_arrays"]["untrained_reconstruction"])
-    assert 40 < saved < 60  # about 64 log 2 = 44 for an untrained Bernoulli model of digits
+    saved = float(read_checkpoint(path)[0]["fit_arrays"]["untrained_loss"])
+    # the untrained model's mean negative ELBO on all 1,437 images, with seed-0 noise
+    rec, kl = VAE(64, (8,), 2, random_state=0).per_example_loss(digits_data.X_train)
+    assert saved == pytest.approx(float(rec.mean() + kl.mean()), rel=1e-5)
+    assert 40 < saved < 80  # about 64 log 2 = 44 for an untrained Bernoulli model of digits
     fit(VAE(64, (8,), 2, random_state=0), digits_data.X_train, epochs=2, checkpoint_path=path,
         resume=True)
-    assert float(read_checkpoint(path)[0]["fit_arrays"]["untrained_reconstruction"]) == saved
+    assert float(read_checkpoint(path)[0]["fit_arrays"]["untrained_loss"]) == saved
 
 
 def test_out_is_refused_if_a_run_would_overwrite_files_npvae_did_not_write(cli, tmp_path):
