@@ -15,7 +15,7 @@ from . import plots
 from .checkpoint import write_text_atomically
 from .data import load_dataset, load_idx_test
 from .evaluation import anomaly_scores, iwae_nll_per_example, predictive_moments
-from .ood import SCORES, compressed_bits, detection_metrics, ood_scores
+from .ood import SCORES, detection_metrics, ood_scores
 from .runs import (MAX_COLUMNS, check_at_most, display, labels_for, open_run, run_data,
                    save_figure, test_set)
 from .train import test_targets
@@ -24,7 +24,7 @@ from .train import test_targets
 def anomaly(args):
     """Anomaly scores of the test images by negative ELBO and by reconstruction error.
 
-    With --ood-dataset or --ood-data-dir: how well each of four scores tells that data set's
+    With --ood-dataset or --ood-data-dir: how well each of six scores tells that data set's
     test images from the run's own (``out_of_distribution``). Otherwise a threshold on each
     score at a percentile of the training scores, and for a run trained with --holdout-class
     the ROC-AUC of telling the held-out class from the rest."""
@@ -69,10 +69,11 @@ def anomaly(args):
 
 
 OOD_UNITS = {"neg_elbo": "nats", "iwae": "nats", "reconstruction": "sq. err.",
-             "complexity": "bits"}
+             "code_length": "bits", "compressed": "bits", "complexity": "bits"}
 OOD_TITLES = {"neg_elbo": "negative ELBO", "iwae": "IWAE negative log-likelihood",
               "reconstruction": "squared reconstruction error",
-              "complexity": "NLL bits - zlib bits"}
+              "code_length": "the model's code length", "compressed": "zlib's code length",
+              "complexity": "model bits - zlib bits"}
 
 
 def out_of_distribution(args, model, config):
@@ -97,24 +98,32 @@ def out_of_distribution(args, model, config):
                          f"{config.image_shape[0]}x{config.image_shape[1]}")
     X_in, _ = test_set(config)
     X_out = test_targets(X_out, config.binarize)
+    binary = config.binarize != "none"
+    coded = "binary images (the run was trained --binarize)" if binary else (
+        "8-bit images (the decoder's output as a distribution over 256 grey levels)")
     print(f"scoring {len(X_in)} test images of {config.dataset} (in-distribution) and "
-          f"{len(X_out)} of {name} (out, the positives); IWAE with k = {args.iwae_k}")
-    scores_in = ood_scores(model, X_in, args.iwae_k, args.seed)
-    scores_out = ood_scores(model, X_out, args.iwae_k, args.seed)
-    results = {score: detection_metrics(scores_in[score], scores_out[score]) for score in SCORES}
+          f"{len(X_out)} of {name} (out, the positives); IWAE with k = {args.iwae_k}; code "
+          f"lengths of {coded}")
+    scores_in = ood_scores(model, X_in, args.iwae_k, args.seed, binary=binary)
+    scores_out = ood_scores(model, X_out, args.iwae_k, args.seed, binary=binary)
+    results = {score: {**detection_metrics(scores_in[score], scores_out[score]),
+                       "mean_in": float(scores_in[score].mean()),
+                       "mean_out": float(scores_out[score].mean()), "unit": OOD_UNITS[score]}
+               for score in SCORES}
     print(f"{'score':15s} {'unit':8s} {'mean in':>9s} {'mean out':>9s} {'AUROC':>6s} "
           f"{'AUPR':>6s} {'FPR@95%TPR':>10s}")
     for score, r in results.items():
-        print(f"{score:15s} {OOD_UNITS[score]:8s} {scores_in[score].mean():9.2f} "
-              f"{scores_out[score].mean():9.2f} {r['auroc']:6.3f} {r['aupr']:6.3f} "
-              f"{r['fpr95']:10.3f}")
-    print(f"compressed length (zlib): {compressed_bits(X_in).mean():.0f} bits per image in, "
-          f"{compressed_bits(X_out).mean():.0f} out")
+        print(f"{score:15s} {r['unit']:8s} {r['mean_in']:9.2f} {r['mean_out']:9.2f} "
+              f"{r['auroc']:6.3f} {r['aupr']:6.3f} {r['fpr95']:10.3f}")
     print("higher score = more anomalous; AUROC 0.5 is chance, below it the score ranks the "
           f"other images as the more ordinary ({len(X_out) / (len(X_in) + len(X_out)):.0%} of "
-          "the images are positives: the AUPR of chance)")
+          "the images are positives: the AUPR of chance). complexity = code_length - "
+          "compressed; compressed alone is the baseline it must beat (its AUROC far from 0.5, "
+          "either way, says the two sets differ in complexity alone)")
     folder = Path(args.run)
-    write_text_atomically(folder / "ood.json", json.dumps(results, indent=1))
+    summary = {"in": config.dataset, "out": name, "iwae_k": args.iwae_k,
+               "images_coded": "binary" if binary else "8-bit", "scores": results}
+    write_text_atomically(folder / "ood.json", json.dumps(summary, indent=1))
     print(f"wrote {folder / 'ood.json'}")
     panels = [{"scores": {f"in: {config.dataset}": scores_in[score],
                           f"out: {name}": scores_out[score]},

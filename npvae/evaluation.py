@@ -79,7 +79,7 @@ def _posterior_draws(model, X, y, k, rows, rng, progress=False, desc=""):
 
 
 def iwae_nll_per_example(model, X, k=5000, batch_size=None, random_state=0, y=None,
-                         progress=False):
+                         progress=False, nll=None):
     """The importance-weighted upper bound on -log p(x) of every example (positive nats, lower
     is better; Burda et al. 2015): (N,).
 
@@ -90,7 +90,9 @@ def iwae_nll_per_example(model, X, k=5000, batch_size=None, random_state=0, y=No
     (the log 2 pi terms cancel). The mean of log-weights is the ELBO, so k = 1 gives the negative
     ELBO and the bound tightens as k grows. The sum over i is taken with a running log-sum-exp,
     never exponentiating a log-weight, and the samples go through the decoder in batches of about
-    ``batch_size`` rows (default 20,000), so memory stays bounded whatever k.
+    ``batch_size`` rows (default 20,000), so memory stays bounded whatever k. ``nll``: a
+    function ``(out, x) -> (n,)`` giving -log p(x | z) from the decoder's output in place of the
+    model's own likelihood (``npvae.ood.eight_bit_nll``).
 
     Shapes: X (N, D) -> (N,).
     """
@@ -104,7 +106,7 @@ def iwae_nll_per_example(model, X, k=5000, batch_size=None, random_state=0, y=No
                                                      f"IWAE k={k}"):
         s, n = eps.shape[:2]
         x_rep = np.broadcast_to(X[part], (s, n, X.shape[1])).reshape(s * n, -1)
-        log_px_z = -model.nll.forward(out, x_rep).reshape(s, n)
+        log_px_z = -(model.nll.forward if nll is None else nll)(out, x_rep).reshape(s, n)
         log_w = log_px_z - 0.5 * (z * z).sum(axis=2) + 0.5 * (logvar + eps * eps).sum(axis=2)
         top = log_w.max(axis=0)  # log-sum-exp over the S samples, shifted by its largest
         total[part] = np.logaddexp(total[part], top + np.log(np.exp(log_w - top).sum(axis=0)))
