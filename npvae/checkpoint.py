@@ -215,6 +215,8 @@ def model_from_config(config):
     classes = {None: VAE, "tcvae": TCVAE, "factorvae": FactorVAE}
     if kind not in classes:
         raise ValueError(f"unknown model {kind!r}")
+    if kind == "factorvae":  # files from before the option trained at the paper's 1e-4
+        config.setdefault("discriminator_lr", 1e-4)
     return classes[kind](**config)
 
 

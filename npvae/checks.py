@@ -203,7 +203,7 @@ def disentangling_sections(rng):
     rows = check_function(lambda: np.dot(disc.forward(z), w), {"z": z}, {"z": dz})
     disc.loss_and_grads(z, shuffled)
     grads = {name: disc.params.grads[name].copy() for name in disc.params.names}
-    loss = lambda: disc.loss_and_grads(z, shuffled)  # noqa: E731
+    loss = lambda: disc.loss_and_grads(z, shuffled)[0]  # noqa: E731
     rows += [check_array(name, loss, disc.params.values[name], grads[name],
                          floor=resolvable_floor(loss())) for name in disc.params.names]
     sections += [Section("FactorVAE discriminator 3-7-6-1: t(z) into z, its loss into its weights",

@@ -88,6 +88,11 @@ def option(parser, flag, default, help, shown=None, **kwargs):
     parser.add_argument(flag, default=default, help=text, **kwargs)
 
 
+def per_example(parser, what):
+    option(parser, "--per-example", None, f"also write {what}, one row per image, to FILE "
+           "(.csv or .npz)", shown="off", metavar="FILE")
+
+
 def build_parser():
     parser = Parser(prog="npvae", description="A variational autoencoder in NumPy.")
     subcommands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -125,11 +130,19 @@ def build_parser():
            type=float)
     option(train, "--estimator", None, "tcvae: the minibatch estimate of q(z), stratified (mss) "
            "or weighted (mws) sampling", shown="mss", choices=ESTIMATORS)
+    option(train, "--disc-lr", None, "factorvae: the discriminator's Adam learning rate (the "
+           "paper's 1e-4 learns too slowly for a CPU run's steps)", shown=1e-3, type=float)
+    option(train, "--disc-hidden", None, "factorvae: the discriminator's hidden sizes (the "
+           "paper's: 1000 1000 1000 1000 1000 1000)", shown="256 256", type=count, nargs="+")
     option(train, "--likelihood", None, "bernoulli (data in [0, 1]) or gaussian",
            shown=d.likelihood, choices=LIKELIHOODS)
     option(train, "--gaussian-std", None, "gaussian: the standard deviation of p(x | z), "
            "learned (one for all pixels), learned-per-dim, or a fixed number",
            shown=d.gaussian_std, type=gaussian_std, metavar="STD")
+    option(train, "--log-std-scale", None, "gaussian, learned std: its log is stored divided by "
+           "this, so Adam moves it this many times faster than a weight (raise it if training "
+           "ends with the learned std far above its optimum)", shown=d.log_std_scale,
+           type=float)
     option(train, "--standardize", None, "gaussian: train on (x - mean) / std of the training "
            "images, per pixel; losses are also reported in the data's own units",
            shown="off", action="store_true")
@@ -190,7 +203,8 @@ def build_parser():
            type=count)
     option(interpolate, "--steps", 10, f"images per strip, at most {MAX_COLUMNS}",
            type=count)
-    run_command("latent", commands.latent, "the test set in latent space")
+    latent = run_command("latent", commands.latent, "the test set in latent space")
+    per_example(latent, "each test image's label, posterior mean and log-variance")
     evaluate = run_command("evaluate", commands.evaluate_run,
                            "test ELBO, likelihood bound, KL per dimension, active units")
     option(evaluate, "--iwae-k", None, "also the importance-weighted bound on log p(x) with K "
@@ -202,6 +216,8 @@ def build_parser():
            "KL exceeds this many nats", type=float)
     option(evaluate, "--json", False, "also write what it prints to evaluation.json in the run "
            "folder", shown="off", action="store_true")
+    per_example(evaluate, "each test image's label, negative ELBO, reconstruction, KL (and "
+                "IWAE bound)")
     anomaly = run_command("anomaly", anomaly_commands.anomaly,
                           "anomaly scores and a threshold, or out-of-distribution detection")
     option(anomaly, "--percentile", 99.0, "threshold: this percentile of the training scores",
@@ -214,6 +230,8 @@ def build_parser():
            "files needed)", shown="none", metavar="DIR")
     option(anomaly, "--iwae-k", 10, "samples of the IWAE bound in the out-of-distribution scores",
            type=count_up_to(MAX_SAMPLES), metavar="K")
+    per_example(anomaly, "each test image's scores (with --ood-*: both sets' images, every "
+                "score)")
     traverse = run_command("traverse", disentangling_commands.traverse,
                            "latent traversals, one row per latent dimension, sorted by KL")
     option(traverse, "--steps", 9, "images per row, at most 40", type=count)

@@ -75,12 +75,14 @@ class Discriminator:
         return self.net.backward(np.asarray(dt)[:, None])
 
     def loss_and_grads(self, z, z_permuted):
-        """The binary cross-entropy of ``z`` (label 1) and ``z_permuted`` (label 0), a float;
-        its gradient for the weights in ``params.grad``. Shapes: z, z_permuted (N, K)."""
+        """The binary cross-entropy of ``z`` (label 1) and ``z_permuted`` (label 0), a float,
+        and the logits it came from, t (2N,): t[:N] of z, t[N:] of the permuted codes. The
+        loss's gradient for the weights goes into ``params.grad``.
+        Shapes: z, z_permuted (N, K) -> (float, (2N,))."""
         n = len(z)
         t = self.forward(np.concatenate([z, z_permuted]))  # (2N,)
         label = np.concatenate([np.ones(n, t.dtype), np.zeros(n, t.dtype)])
         loss = float(np.mean(np.logaddexp(0, t) - label * t))  # softplus(t) - y t
         sigmoid = np.exp(-np.logaddexp(0, -t))
         self.backward((sigmoid - label) / (2 * n))
-        return loss
+        return loss, t

@@ -3,6 +3,7 @@
 and ``npvae traverse``.
 """
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ from . import plots
 from .disentanglement import (mig_per_factor, minibatch_decomposition, posterior_means,
                               varying, whole_set_decomposition)
 from .evaluation import kl_per_dimension
-from .factorvae import FactorVAE
+from .factorvae import DISCRIMINATOR_LR, FactorVAE
 from .runs import display, labels_for, open_run, save_figure, test_set
 from .tcvae import ESTIMATORS, TCVAE
 
@@ -19,7 +20,8 @@ MODELS = ("vae", "tcvae", "factorvae")
 # Each model's own options and their defaults: the ones left out of --model's list are errors.
 DEFAULTS = {"vae": {},
             "tcvae": {"alpha": 1.0, "beta": 6.0, "gamma": 1.0, "estimator": "mss"},
-            "factorvae": {"beta": 1.0, "gamma": 10.0}}
+            "factorvae": {"beta": 1.0, "gamma": 10.0, "disc_lr": DISCRIMINATOR_LR,
+                          "disc_hidden": (256, 256)}}
 MAX_ROWS = 40  # latent dimensions in a traversal figure
 
 
@@ -27,9 +29,9 @@ def fill_model_defaults(config, given):
     """Set the chosen model's defaults of --alpha, --beta, --gamma, --estimator where not given;
     ValueError for an option the model does not take."""
     own = DEFAULTS[config.model]
-    for name in ("alpha", "gamma", "estimator"):
+    for name in ("alpha", "gamma", "estimator", "disc_lr", "disc_hidden"):
         if name in given and name not in own:
-            raise ValueError(f"--{name} is an option of --model "
+            raise ValueError(f"--{name.replace('_', '-')} is an option of --model "
                              f"{' or '.join(m for m in MODELS if name in DEFAULTS[m])}, "
                              f"not of --model {config.model}")
     for name, value in own.items():
@@ -52,7 +54,8 @@ def build_model(config, vae, dataset_size):
         return TCVAE(**options, alpha=config.alpha, gamma=config.gamma,
                      estimator=config.estimator, dataset_size=dataset_size)
     if config.model == "factorvae":
-        return FactorVAE(**options, gamma=config.gamma)
+        return FactorVAE(**options, gamma=config.gamma, discriminator_lr=config.disc_lr,
+                         discriminator_hidden=config.disc_hidden)
     return vae
 
 
@@ -75,7 +78,8 @@ def disentanglement_report(model, data, X_test, seed=0):
         name = f"minibatch {estimator.upper()}, B {min(128, len(X_test))}"
         estimates[name] = minibatch_decomposition(model, X_test, estimator, random_state=seed)
     print(f"KL decomposition on the {len(X_test)} test images (nats per image; closed-form KL "
-          f"{whole['kl']:.3f}, its one-sample estimate {whole['kl_sampled']:.3f}):")
+          f"{whole['kl']:.3f}, its one-sample estimate {whole['kl_sampled']:.3f}; the whole "
+          f"set's MI can be at most log {len(X_test)} = {math.log(len(X_test)):.2f}):")
     print(f"{'':<24} {'MI':>8} {'TC':>8} {'DWKL':>8}")
     for name, parts in estimates.items():
         print(f"{name:<24} {parts['mi']:8.3f} {parts['tc']:8.3f} {parts['dwkl']:8.3f}")

@@ -15,7 +15,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .checkpoint import CheckpointError, atomic_file, load_model, write_text_atomically
+from .checkpoint import (CheckpointError, atomic_file, load_model, save_npz_atomically,
+                         write_text_atomically)
 from .data import Dataset, load_dataset
 from .evaluation import change_of_variables
 from .train import test_targets
@@ -40,6 +41,7 @@ class TrainConfig:
     beta: float = 1.0  # weight of the KL term (1: the ELBO)
     likelihood: str = "bernoulli"  # or gaussian, for real-valued data
     gaussian_std: object = "learned"  # gaussian: learned, learned-per-dim, or a fixed number
+    log_std_scale: float = 10.0  # a learned std's log is stored divided by this (Adam's speed)
     standardize: bool = False  # gaussian: train on (x - mean) / std of the training images
     binarize: str = "none"  # none (grey-level targets), static or dynamic
     warmup: float = 0  # epochs of KL warm-up, step by step (beta rising from beta / steps)
@@ -58,11 +60,14 @@ class TrainConfig:
     alpha: float = None  # tcvae: weight of the mutual information (default 1)
     gamma: float = None  # tcvae: of the dimension-wise KL (1); factorvae: of the TC (10)
     estimator: str = None  # tcvae: mss or mws
+    disc_lr: float = None  # factorvae: the discriminator's Adam learning rate (1e-3)
+    disc_hidden: tuple = None  # factorvae: the discriminator's hidden sizes (256 256)
 
     def check(self):
         positive = [("epochs", self.epochs), ("batch-size", self.batch_size),
                     ("latent-dim", self.latent_dim)] + [("hidden", h) for h in self.hidden] + [
-            ("decoder-hidden", h) for h in self.decoder_hidden or ()]
+            ("decoder-hidden", h) for h in self.decoder_hidden or ()] + [
+            ("disc-hidden", h) for h in self.disc_hidden or ()]
         for name, value in positive:
             if value < 1:
                 raise ValueError(f"--{name} must be at least 1; got {value}")
@@ -72,6 +77,11 @@ class TrainConfig:
             raise ValueError(f"--seed must be >= 0; got {self.seed}")
         if not self.beta >= 0:
             raise ValueError(f"--beta must be >= 0; got {self.beta}")
+        if not (np.isfinite(self.log_std_scale) and self.log_std_scale > 0):
+            raise ValueError(f"--log-std-scale must be a finite number > 0; got "
+                             f"{self.log_std_scale}")
+        if self.disc_lr is not None and not (np.isfinite(self.disc_lr) and self.disc_lr > 0):
+            raise ValueError(f"--disc-lr must be a finite number > 0; got {self.disc_lr}")
         for name in ("warmup", "free_bits"):
             if not (np.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise ValueError(f"--{name.replace('_', '-')} must be a finite number >= 0; got "
@@ -125,6 +135,46 @@ def write_history(folder, history):
     write_text_atomically(folder / "history.csv", text.getvalue())
 
 
+PER_EXAMPLE_SUFFIXES = (".csv", ".npz")
+
+
+def check_per_example_path(path):
+    """--per-example's file, checked before any work: a .csv or .npz whose folder exists."""
+    path = Path(path)
+    if path.suffix not in PER_EXAMPLE_SUFFIXES:
+        raise ValueError(f"--per-example writes a .csv or an .npz file; got {str(path)!r}")
+    if not path.parent.is_dir():
+        raise ValueError(f"--per-example {path}: the folder {path.parent} does not exist")
+    if path.is_dir():
+        raise ValueError(f"--per-example {path} is a folder; name a .csv or .npz file")
+    return path
+
+
+def write_per_example(path, columns):
+    """One row per example: ``columns`` maps a name to an (N,) array (the same N for all). A
+    .csv gets a header and N rows; an .npz one array per column (``np.load`` reads it without
+    pickle, strings included). Written atomically."""
+    path = check_per_example_path(path)
+    columns = {name: np.asarray(values) for name, values in columns.items()}
+    if path.suffix == ".npz":
+        save_npz_atomically(path, **columns)
+    else:
+        text = io.StringIO()
+        writer = csv.writer(text)
+        writer.writerow(columns)
+        writer.writerows(zip(*(values.tolist() for values in columns.values())))
+        write_text_atomically(path, text.getvalue())
+    names = list(columns)
+    shown = ", ".join(names) if len(names) <= 8 else f"{', '.join(names[:3])}, ..., {names[-1]}"
+    print(f"wrote {path} ({len(columns[names[0]])} rows; {len(names)} columns: {shown})")
+
+
+def latent_columns(mu, logvar):
+    """mu_0 ... mu_{K-1}, logvar_0 ... as columns for ``write_per_example``."""
+    return {**{f"mu_{k}": mu[:, k] for k in range(mu.shape[1])},
+            **{f"logvar_{k}": logvar[:, k] for k in range(logvar.shape[1])}}
+
+
 def open_run(folder):
     """The model and training config of a run folder (CheckpointError if it has none)."""
     folder = Path(folder)
@@ -143,7 +193,8 @@ def open_run(folder):
 
 
 # Options newer than some runs, and the value a run saved without them had
-ADDED_LATER = {"val_fraction": 0.0}
+ADDED_LATER = {"val_fraction": 0.0, "log_std_scale": 10.0}
+ADDED_LATER_FACTORVAE = {"disc_lr": 1e-4, "disc_hidden": [256, 256]}  # (then the only choice)
 
 
 def saved_config(meta, path="the checkpoint"):
@@ -154,21 +205,24 @@ def saved_config(meta, path="the checkpoint"):
                               "'npvae train' writes run folders")
     types = {f.name: f.type for f in fields(TrainConfig)}
     saved = {**ADDED_LATER, **meta["train"]}
+    if saved.get("model") == "factorvae":
+        saved = {**ADDED_LATER_FACTORVAE, **saved}
     for name, value in saved.items():
         if name in types and not _has_type(value, types[name], name):
             raise CheckpointError(f"{path}: its training options are damaged ({name} = "
                                   f"{value!r})")
     config = TrainConfig(**{k: v for k, v in saved.items() if k in types})
     config.hidden = tuple(config.hidden)
-    if config.decoder_hidden is not None:
-        config.decoder_hidden = tuple(config.decoder_hidden)
+    for name in ("decoder_hidden", "disc_hidden"):
+        if getattr(config, name) is not None:
+            setattr(config, name, tuple(getattr(config, name)))
     if config.image_shape is not None:
         config.image_shape = tuple(config.image_shape)
     return config
 
 
 NONE_ALLOWED = {"data_dir", "decoder_hidden", "patience", "holdout_class", "image_shape",
-                "alpha", "gamma", "estimator"}
+                "alpha", "gamma", "estimator", "disc_lr", "disc_hidden"}
 
 
 def _has_type(value, kind, name):

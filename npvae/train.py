@@ -113,8 +113,10 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
 
     Each record: epoch, lr, beta (the mean of the epoch's steps), train_loss /
     train_reconstruction / train_kl (means over the epoch's batches), with X_val val_loss /
-    val_reconstruction / val_kl and with X_test test_loss / ... (``evaluate``), seconds. Losses
-    are negative ELBOs in nats per example (reconstruction + KL), whatever beta.
+    val_reconstruction / val_kl and with X_test test_loss / ... (``evaluate``), seconds; for a
+    model with ``epoch_record()`` (FactorVAE: its discriminator's loss, accuracy and TC
+    estimate) what that returns. Losses are negative ELBOs in nats per example (reconstruction +
+    KL), whatever beta.
     """
     if binarize_mode not in BINARIZE:
         raise ValueError(f"binarize_mode must be one of {BINARIZE}; got {binarize_mode!r}")
@@ -175,6 +177,8 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
         if schedule is not None:
             optimizer.lr = float(schedule(epoch, epochs, base_lr, history))
         order = model.rng.permutation(n)
+        if hasattr(model, "epoch_record"):
+            model.epoch_record()  # sums from 0 (an epoch interrupted in this process left some)
         sums = np.zeros(3)  # reconstruction and kl summed over examples, beta over steps
         bar = tqdm(range(0, n, batch_size), desc=f"epoch {epoch + 1}/{epochs}", leave=False,
                    disable=not progress)
@@ -201,6 +205,8 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
         record = {"epoch": epoch + 1, "lr": float(getattr(optimizer, "lr", lr)),
                   "beta": float(sums[2] / steps), "train_loss": rec + kl,
                   "train_reconstruction": rec, "train_kl": kl}
+        if hasattr(model, "epoch_record"):  # FactorVAE: its discriminator's epoch
+            record.update(model.epoch_record())
         for name, X, y in (("val", X_val, y_val), ("test", X_test, y_test)):
             if X is not None:
                 result = evaluate(model, X, y=y)

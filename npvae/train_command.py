@@ -15,7 +15,7 @@ from .checkpoint import CheckpointError, read_checkpoint, write_text_atomically
 from .commands import reconstruction_figure, samples_figure
 from .data import DownloadError, load_dataset
 from .disentangling_commands import build_model, fill_model_defaults
-from .evaluation import evaluate, kl_per_dimension
+from .evaluation import evaluate, kl_per_dimension, optimal_gaussian_std
 from .runs import (Terminated, TrainConfig, data_units, labels_for, run_data, save_figure,
                    saved_config, write_history)
 from .train import fit, test_targets
@@ -26,7 +26,8 @@ TRAIN_OPTIONS = ("dataset", "data_dir", "epochs", "batch_size", "lr", "hidden", 
                  "activation", "latent_dim", "beta", "likelihood", "gaussian_std", "standardize",
                  "binarize", "warmup", "kl_cycles", "free_bits", "val_fraction", "patience",
                  "lr_schedule", "dtype", "seed", "conditional", "holdout_class", "engine",
-                 "model", "alpha", "gamma", "estimator")
+                 "model", "alpha", "gamma", "estimator", "disc_lr", "disc_hidden",
+                 "log_std_scale")
 
 
 def given_options(args):
@@ -34,7 +35,7 @@ def given_options(args):
     tuple of hidden sizes, an absolute data folder."""
     given = {name: getattr(args, name) for name in TRAIN_OPTIONS
              if getattr(args, name) is not None}
-    for name in ("hidden", "decoder_hidden"):
+    for name in ("hidden", "decoder_hidden", "disc_hidden"):
         if name in given:
             given[name] = tuple(given[name])
     if "data_dir" in given:
@@ -188,11 +189,8 @@ def train(args):
           + data_units(test["loss"], standardizer))
     line, warning = collapse_report(kl_per_dimension(model, X_test, y=y_test), config)
     print(line)
-    if model.nll.params:  # a learned standard deviation of p(x | z)
-        std = np.exp(np.ravel(model.nll.log_std()))
-        print(f"learned std of p(x | z): {std[0]:.4g}" if len(std) == 1 else
-              f"learned std of p(x | z), per dimension: from {std.min():.4g} to "
-              f"{std.max():.4g}, mean {std.mean():.4g}")
+    if model.nll.params:  # a learned standard deviation of p(x | z), beside its optimum
+        print(learned_std_line(model, X_test, y_test))
     if warning:
         print(f"npvae train: warning: {warning}", file=sys.stderr)
     shown = (lambda X: X) if standardizer is None else standardizer.inverse
@@ -209,7 +207,8 @@ def training_model(config, data, full):
     return VAE(data.X_train.shape[1], config.hidden, config.latent_dim, config.likelihood,
                config.beta, np.dtype(config.dtype), config.seed, activation=config.activation,
                gaussian_std=config.gaussian_std, n_classes=n_classes,
-               decoder_hidden_dims=config.decoder_hidden, free_bits=config.free_bits)
+               decoder_hidden_dims=config.decoder_hidden, free_bits=config.free_bits,
+               log_std_scale=config.log_std_scale)
 
 
 def describe_run(config, model, data, X_val, out):
@@ -228,6 +227,22 @@ def describe_run(config, model, data, X_val, out):
             f"parameters; run folder {out}")
 
 
+def learned_std_line(model, X, y):
+    """The learned std of p(x | z) and the one that would maximise the ELBO of X for this
+    encoder and decoder (``optimal_gaussian_std``), with a hint if the first lags."""
+    std = np.exp(np.ravel(model.nll.log_std()))
+    best = np.atleast_1d(optimal_gaussian_std(model, X, per_dim=len(std) > 1, y=y))
+    line = (f"learned std of p(x | z): {std[0]:.4g}; for this decoder the test ELBO is highest "
+            f"at {best[0]:.4g} (the root mean squared error)" if len(std) == 1 else
+            f"learned std of p(x | z), per dimension: from {std.min():.4g} to {std.max():.4g}, "
+            f"mean {std.mean():.4g}; for this decoder the test ELBO is highest at a mean of "
+            f"{best.mean():.4g} (each dimension's root mean squared error)")
+    if not 0.8 <= std.mean() / best.mean() <= 1.25:
+        line += (". The learned std has not caught up: train longer, or raise --log-std-scale "
+                 f"({model.log_std_scale:g})")
+    return line
+
+
 def epoch_line(record, config):
     """One epoch's line: the training loss and its parts, the validation loss, the schedule."""
     line = (f"epoch {record['epoch']:3d}/{config.epochs}  train {record['train_loss']:8.3f} "
@@ -235,6 +250,9 @@ def epoch_line(record, config):
     if "val_loss" in record:
         line += (f"  val {record['val_loss']:8.3f} (rec {record['val_reconstruction']:8.3f}, "
                  f"kl {record['val_kl']:6.3f})")
+    if "discriminator_loss" in record:  # factorvae: is the adversary keeping up?
+        line += (f"  disc CE {record['discriminator_loss']:.3f} acc "
+                 f"{record['discriminator_accuracy']:.3f} TC {record['tc_estimate']:.2f}")
     if config.warmup or config.kl_cycles:
         line += f"  beta {record['beta']:.3g}"
     if config.lr_schedule != "none":

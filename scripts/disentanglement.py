@@ -7,7 +7,9 @@ MIG, test negative ELBO, total correlation, and a latent traversal of each.
 
 Models (the same 1024-256-256-10 networks, Adam 1e-3, batch 128, on ``--dataset sprites``, the
 CPU-sized dSprites of npvae.sprites): VAE (beta 1), beta-VAE (beta 4), beta-TCVAE (beta 6, MSS),
-beta-TCVAE (beta 6, MWS), FactorVAE (gamma --factorvae-gamma). Each model and seed is one joblib
+beta-TCVAE (beta 6, MWS), FactorVAE (gamma --factorvae-gamma, its discriminator --disc-hidden
+trained at --disc-lr; the discriminator's cross-entropy, accuracy and TC estimate of each epoch
+go into results.json and the last epoch's is printed). Each model and seed is one joblib
 job (separate processes), each limited to --blas-threads BLAS threads, as in beta_sweep.py. On the
 test set: MIG (npvae.disentanglement.mig on the posterior means, the shape counted as a factor),
 the negative ELBO (one noise sample per image, npvae.evaluate) and the total correlation of the
@@ -34,6 +36,7 @@ from joblib import Parallel, delayed  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from npvae import VAE, Adam, FactorVAE, TCVAE, evaluate, fit, plots  # noqa: E402
+from npvae.factorvae import DISCRIMINATOR_LR  # noqa: E402
 from npvae.data import DataError, load_dataset  # noqa: E402
 from npvae.disentangling_commands import traversal  # noqa: E402
 from npvae.disentanglement import (mig, minibatch_decomposition, posterior_means,  # noqa: E402
@@ -59,17 +62,22 @@ def train_one(name, seed, args):
         if cls is TCVAE:
             options["dataset_size"] = len(data.X_train)
         if cls is FactorVAE:
-            options["gamma"] = args.factorvae_gamma
+            options.update(gamma=args.factorvae_gamma, discriminator_lr=args.disc_lr,
+                           discriminator_hidden=tuple(args.disc_hidden))
         model = cls(data.X_train.shape[1], tuple(args.hidden), args.latent_dim,
                     random_state=seed, **options)
         optimizer = Adam(model.params, lr=args.lr, threads=args.blas_threads)
-        fit(model, data.X_train, epochs=args.epochs, batch_size=args.batch_size,
-            optimizer=optimizer)
+        history = fit(model, data.X_train, epochs=args.epochs, batch_size=args.batch_size,
+                      optimizer=optimizer)
         codes = posterior_means(model, data.X_test)
         used = varying(data.factors_test)  # (all of them, but on a tiny file)
         result = {"model": name, "seed": seed, "mig": mig(codes, data.factors_test[:, used]),
                   "neg_elbo": evaluate(model, data.X_test)["loss"],
                   **whole_set_decomposition(model, data.X_test)}
+        if cls is FactorVAE:  # the adversary, epoch by epoch
+            result["discriminator"] = {key: [r[key] for r in history] for key in
+                                       ("discriminator_loss", "discriminator_accuracy",
+                                        "tc_estimate")}
         if seed == args.seeds[0]:
             kl = kl_per_dimension(model, data.X_test)
             dims = np.argsort(kl, kind="stable")[::-1]
@@ -100,6 +108,10 @@ def main():
     parser.add_argument("--hidden", type=int, nargs="*", default=[256, 256])
     parser.add_argument("--latent-dim", type=int, default=10)
     parser.add_argument("--factorvae-gamma", type=float, default=35.0)
+    parser.add_argument("--disc-lr", type=float, default=DISCRIMINATOR_LR,
+                        help="FactorVAE's discriminator learning rate")
+    parser.add_argument("--disc-hidden", type=int, nargs="+", default=[256, 256],
+                        help="FactorVAE's discriminator hidden sizes")
     parser.add_argument("--jobs", type=int, default=2, help="parallel processes")
     parser.add_argument("--blas-threads", type=int, default=1, help="threads per job")
     parser.add_argument("--out", default="runs/disentanglement")
@@ -127,6 +139,13 @@ def main():
         runs = [r for r in results if r["model"] == name]
         print(f"| {name} | {summary([r['mig'] for r in runs])} | "
               f"{summary([r['neg_elbo'] for r in runs])} | {summary([r['tc'] for r in runs])} |")
+    for r in results:
+        if "discriminator" in r:
+            d = r["discriminator"]
+            print(f"FactorVAE seed {r['seed']}, the discriminator's last epoch: cross-entropy "
+                  f"{d['discriminator_loss'][-1]:.3f}, accuracy "
+                  f"{d['discriminator_accuracy'][-1]:.3f}, TC estimate "
+                  f"{d['tc_estimate'][-1]:.2f} nats (whole-set TC {r['tc']:.2f})")
     print("each seed's MIG: " + "; ".join(
         f"{name} " + " ".join(f"{r['mig']:.3f}" for r in results if r["model"] == name)
         for name in args.models))

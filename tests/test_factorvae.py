@@ -35,7 +35,7 @@ def test_the_discriminator_gradients_into_z_and_into_its_weights(rng):
     shuffled = permute_dims(z, rng)
     disc.loss_and_grads(z, shuffled)
     grads = {name: disc.params.grads[name].copy() for name in disc.params.names}
-    loss = lambda: disc.loss_and_grads(z, shuffled)  # noqa: E731
+    loss = lambda: disc.loss_and_grads(z, shuffled)[0]  # noqa: E731
     for name in disc.params.names:
         assert check_array(name, loss, disc.params.values[name], grads[name],
                            floor=resolvable_floor(loss())).passed, name
@@ -47,7 +47,7 @@ def test_the_discriminator_loss_is_the_binary_cross_entropy(rng):
     t_real, t_fake = disc.forward(z), disc.forward(other)
     d_real, d_fake = 1 / (1 + np.exp(-t_real)), 1 / (1 + np.exp(-t_fake))
     expected = -(np.log(d_real).sum() + np.log(1 - d_fake).sum()) / 10
-    assert disc.loss_and_grads(z, other) == pytest.approx(expected, rel=1e-12)
+    assert disc.loss_and_grads(z, other)[0] == pytest.approx(expected, rel=1e-12)
 
 
 def test_permute_dims_shuffles_each_column_on_its_own(rng):
@@ -154,3 +154,82 @@ def test_the_command_line_trains_and_resumes_a_factorvae(tmp_path, cli):
 def test_model_flags_that_do_not_fit_are_one_line_errors(flags, message, cli, tmp_path):
     status, _, err = cli("train", "--dataset", "digits", "--out", str(tmp_path / "r"), *flags)
     assert status == 2 and len(err.strip().splitlines()) == 1 and message in err, err
+
+
+def test_the_discriminator_learning_rate_is_an_option_and_old_files_keep_theirs(tmp_path):
+    from npvae.checkpoint import model_from_config
+    model = FactorVAE(10, (7,), 3, discriminator_lr=5e-3, random_state=0)
+    assert model.discriminator_optimizer.lr == 5e-3 and model.config()["discriminator_lr"] == 5e-3
+    path = tmp_path / "model.npz"
+    model.save(path)
+    assert load_model(path)[0].discriminator_optimizer.lr == 5e-3
+    old = {k: v for k, v in model.config().items() if k != "discriminator_lr"}
+    assert model_from_config(old).discriminator_optimizer.lr == 1e-4  # what they trained with
+    assert FactorVAE(10, (7,), 3).discriminator_optimizer.lr == 1e-3  # the default
+    for bad in (0, -1e-3, float("nan"), "fast", True):
+        with pytest.raises(ValueError, match="discriminator_lr must be a finite number > 0"):
+            FactorVAE(10, (7,), 3, discriminator_lr=bad)
+
+
+def test_each_epoch_records_the_discriminators_loss_accuracy_and_tc_estimate(rng):
+    """batch_step's numbers are those of the logits its step started from: the loss, the share
+    of the 2N codes on the right side of 0, the mean of t over the real codes."""
+    model = FactorVAE(10, (7,), 3, discriminator_hidden=(16,), dtype=np.float64,
+                      random_state=0)
+    totals = np.zeros(3)
+    for _ in range(3):
+        z = rng.standard_normal((20, 1)) * [1.0, 2.0, -1.0] + rng.standard_normal((20, 3)) / 4
+        state = model.rng.bit_generator.state
+        shuffled = permute_dims(z, model.rng)
+        model.rng.bit_generator.state = state  # batch_step draws the same permutation
+        t = model.discriminator.forward(np.concatenate([z, shuffled]))
+        loss = np.mean(np.logaddexp(0, -t[:20])) / 2 + np.mean(np.logaddexp(0, t[20:])) / 2
+        totals += [loss, (np.sum(t[:20] > 0) + np.sum(t[20:] < 0)) / 40, t[:20].mean()]
+        model.batch_step(z)
+    record = model.epoch_record()
+    np.testing.assert_allclose([record["discriminator_loss"], record["discriminator_accuracy"],
+                                record["tc_estimate"]], totals / 3, rtol=1e-12)
+    assert np.isnan(model.epoch_record()["discriminator_loss"])  # reset: no batch since
+
+
+def test_fit_puts_the_discriminators_epoch_in_the_history():
+    data = load_digits_split()
+    model = FactorVAE(64, (32,), 4, discriminator_hidden=(16,), random_state=0)
+    history = fit(model, data.X_train, epochs=2, batch_size=100)
+    for record in history:
+        assert 0 < record["discriminator_loss"] < 2 and 0 <= record["discriminator_accuracy"] <= 1
+        assert np.isfinite(record["tc_estimate"])
+    assert history[0]["discriminator_loss"] != history[1]["discriminator_loss"]
+
+
+def test_the_command_line_sets_the_discriminator(tmp_path, cli):
+    run = tmp_path / "run"
+    status, out, err = cli("train", "--dataset", "digits", "--hidden", "16", "--latent-dim", "2",
+                           "--model", "factorvae", "--disc-lr", "2e-3", "--disc-hidden", "8",
+                           "8", "--epochs", "1", "--out", str(run))
+    assert status == 0, err
+    assert "disc CE" in out and " acc " in out and " TC " in out
+    model, _ = load_model(run / "checkpoint.npz")
+    assert model.discriminator_optimizer.lr == 2e-3 and model.discriminator.hidden_dims == (8, 8)
+    history = json.loads((run / "history.json").read_text())
+    assert {"discriminator_loss", "discriminator_accuracy", "tc_estimate"} <= set(history[0])
+    status, _, err = cli("train", "--out", str(run), "--epochs", "2", "--resume",
+                         "--disc-lr", "1e-3")
+    assert status == 2 and "--disc-lr 0.001 (the run has 0.002)" in err
+    status, _, err = cli("train", "--dataset", "digits", "--disc-hidden", "8",
+                         "--out", str(tmp_path / "vae"))
+    assert status == 2 and "--disc-hidden is an option of --model factorvae" in err
+    status, _, err = cli("train", "--dataset", "digits", "--model", "factorvae", "--disc-lr",
+                         "0", "--out", str(tmp_path / "zero"))
+    assert status == 2 and "--disc-lr must be a finite number > 0" in err
+
+
+def test_a_factorvae_run_from_before_the_options_resumes_as_it_trained(tmp_path, cli):
+    from npvae.runs import saved_config
+    run = tmp_path / "run"
+    cli("train", "--dataset", "digits", "--hidden", "16", "--latent-dim", "2", "--model",
+        "factorvae", "--epochs", "1", "--quiet", "--out", str(run))
+    meta = {"train": {k: v for k, v in json.loads((run / "config.json").read_text()).items()
+                      if k not in ("disc_lr", "disc_hidden")}}
+    config = saved_config(meta)
+    assert config.disc_lr == 1e-4 and config.disc_hidden == (256, 256)
