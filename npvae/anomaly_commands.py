@@ -16,8 +16,8 @@ from .checkpoint import write_text_atomically
 from .data import load_dataset, load_idx_test
 from .evaluation import anomaly_scores, iwae_nll_per_example, predictive_moments
 from .ood import SCORES, detection_metrics, ood_scores
-from .runs import (MAX_COLUMNS, check_at_most, display, labels_for, open_run, run_data,
-                   save_figure, test_set)
+from .runs import (MAX_COLUMNS, check_at_most, check_per_example_path, display, labels_for,
+                   open_run, run_data, save_figure, test_set, write_per_example)
 from .train import test_targets
 
 
@@ -30,6 +30,8 @@ def anomaly(args):
     the ROC-AUC of telling the held-out class from the rest."""
     from sklearn.metrics import roc_auc_score
 
+    if args.per_example:
+        check_per_example_path(args.per_example)
     model, config = open_run(args.run)
     if args.ood_dataset or args.ood_data_dir:
         return out_of_distribution(args, model, config)
@@ -58,6 +60,12 @@ def anomaly(args):
                   "the rest")
         panels.append({"scores": scores, "threshold": threshold, "title": name,
                        "xlabel": name + (" (nats)" if unit else "")})
+    if args.per_example:  # each test image's two scores
+        columns = {"index": np.arange(len(X_test)), "label": y_test,
+                   "neg_elbo": test_scores[0], "squared_error": test_scores[1]}
+        if held is not None:
+            columns["held_out"] = held
+        write_per_example(args.per_example, columns)
     if held is not None:
         print(f"ROC-AUC for detecting class {config.holdout_class}: "
               f"{roc_auc_score(held, test_scores[0]):.3f} by negative ELBO, "
@@ -120,6 +128,11 @@ def out_of_distribution(args, model, config):
           "the images are positives: the AUPR of chance). complexity = code_length - "
           "compressed; compressed alone is the baseline it must beat (its AUROC far from 0.5, "
           "either way, says the two sets differ in complexity alone)")
+    if args.per_example:  # both sets' images, in then out, with every score
+        write_per_example(args.per_example, {
+            "set": np.repeat(["in", "out"], [len(X_in), len(X_out)]),
+            "index": np.r_[np.arange(len(X_in)), np.arange(len(X_out))],
+            **{score: np.r_[scores_in[score], scores_out[score]] for score in SCORES}})
     folder = Path(args.run)
     summary = {"in": config.dataset, "out": name, "iwae_k": args.iwae_k,
                "images_coded": "binary" if binary else "8-bit", "scores": results}

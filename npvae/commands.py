@@ -18,9 +18,11 @@ from .checks import (BROKEN, EXERCISES, Section, broken, judge, report, standard
                      user_layer_rows)
 from .data import load_dataset
 from .disentangling_commands import disentanglement_report
-from .evaluation import active_units, evaluate, iwae_nll, kl_per_dimension
-from .runs import (MAX_COLUMNS, MAX_IMAGES, MAX_ROWS, check_at_most, data_units, display,
-                   labels_for, open_run, run_data, save_figure, test_set)
+from .evaluation import (active_units, iwae_nll_per_example, kl_per_dimension,
+                         per_example_elbo)
+from .runs import (MAX_COLUMNS, MAX_IMAGES, MAX_ROWS, check_at_most, check_per_example_path,
+                   data_units, display, labels_for, latent_columns, open_run, run_data,
+                   save_figure, test_set, write_per_example)
 from .student import CouldNotCheck, Student
 
 
@@ -110,9 +112,14 @@ def interpolate(args):
 def latent(args):
     from sklearn.decomposition import PCA
 
+    if args.per_example:
+        check_per_example_path(args.per_example)
     model, config = open_run(args.run)
     X_test, y_test = test_set(config)
-    mu, _ = model.encode(X_test, labels_for(model, y_test))
+    mu, logvar = model.encode(X_test, labels_for(model, y_test))
+    if args.per_example:  # each test image's posterior: its label, mean and log-variance
+        write_per_example(args.per_example, {"index": np.arange(len(mu)), "label": y_test,
+                                             **latent_columns(mu, logvar)})
     if model.latent_dim > 2:
         pca = PCA(2).fit(mu)
         points, xlabel, ylabel = pca.transform(mu), "PC 1", "PC 2"
@@ -142,11 +149,17 @@ def evaluate_run(args):
     it in evaluation.json."""
     if args.au_threshold < 0 or args.kl_threshold < 0:
         raise ValueError("--au-threshold and --kl-threshold must be >= 0")
+    if args.per_example:
+        check_per_example_path(args.per_example)
     model, config = open_run(args.run)
     data = load_dataset(config.dataset, config.data_dir)  # (once: its factors, if it has them)
     X_test, y_test = test_set(config)
     y = labels_for(model, y_test)
-    result = evaluate(model, X_test, random_state=args.seed, y=y)
+    rec, kl = per_example_elbo(model, X_test, random_state=args.seed, y=y)  # (as evaluate)
+    result = {"loss": float(rec.mean() + kl.mean()), "reconstruction": float(rec.mean()),
+              "kl": float(kl.mean())}
+    columns = {"index": np.arange(len(X_test)), "label": y_test, "neg_elbo": rec + kl,
+               "reconstruction": rec, "kl": kl}
     standardizer = run_data(config, data).standardizer if config.standardize else None
     print(f"test negative ELBO {result['loss']:.3f} nats per example "
           f"(reconstruction {result['reconstruction']:.3f}, KL {result['kl']:.3f}), "
@@ -157,8 +170,10 @@ def evaluate_run(args):
     if standardizer is not None:
         report["log_det_standardization"] = standardizer.log_det()
     if args.iwae_k is not None:
-        nll = iwae_nll(model, X_test, k=args.iwae_k, random_state=args.seed, y=y,
-                       progress=sys.stderr.isatty())
+        columns["iwae_nll"] = iwae_nll_per_example(model, X_test, k=args.iwae_k,
+                                                   random_state=args.seed, y=y,
+                                                   progress=sys.stderr.isatty())
+        nll = float(columns["iwae_nll"].mean())
         print(f"test negative log-likelihood <= {nll:.3f} nats per example "
               f"(importance-weighted bound, k = {args.iwae_k})" + data_units(nll, standardizer))
         report.update(iwae_nll=nll, iwae_k=args.iwae_k)
@@ -183,6 +198,8 @@ def evaluate_run(args):
         path = Path(args.run) / "evaluation.json"
         write_text_atomically(path, json.dumps(report, indent=1))
         print(f"wrote {path}")
+    if args.per_example:
+        write_per_example(args.per_example, columns)
     return 0
 
 

@@ -119,6 +119,30 @@ def iwae_nll(model, X, k=5000, batch_size=None, random_state=0, y=None, progress
     return float(iwae_nll_per_example(model, X, k, batch_size, random_state, y, progress).mean())
 
 
+def optimal_gaussian_std(model, X, per_dim=False, batch_size=1000, random_state=0, y=None):
+    """The standard deviation of a Gaussian p(x | z) that maximises the ELBO of X for the
+    model's encoder and decoder as they are (Rybkin et al. 2021's "optimal sigma"). With one
+    draw z_n ~ q(z | x_n) and m_n the decoder's mean, the reconstruction term
+        sum_n sum_d [ (x_nd - m_nd)^2 / (2 s^2) + log s ] + const
+    has derivative sum (1/s - (x - m)^2 / s^3) in s, zero at
+        s^2 = mean over n and d of (x_nd - m_nd)^2         (per_dim: s_d^2, the mean over n)
+    the root mean squared error. A learned std (``np.exp(model.nll.log_std())``) far above it has
+    not caught up yet (see ``VAE(log_std_scale=)``). Noise from ``random_state``, as in
+    ``evaluate``. Shapes: X (N, D) -> a float, or (D,) with ``per_dim``."""
+    rng = np.random.default_rng(random_state)
+    X = model.check_input(X)
+    y = _labels(model, y, len(X))
+    squares = np.zeros(X.shape[1])  # float64 sums over the examples, (D,)
+    for part in _batches(len(X), batch_size):
+        labels = None if y is None else y[part]
+        mu, logvar = model.encode(X[part], labels)
+        eps = rng.standard_normal(mu.shape, dtype=model.dtype)
+        mean = model.decode(reparameterize(mu, logvar, eps), labels)
+        squares += ((X[part] - mean) ** 2).sum(axis=0, dtype=np.float64)
+    mean_square = squares / len(X)
+    return np.sqrt(mean_square) if per_dim else float(np.sqrt(mean_square.mean()))
+
+
 def change_of_variables(scale):
     """``sum_d log s_d`` (nats): what a negative log-likelihood of standardised data
     x' = (x - m) / s gains in the data's own units (a density of x' is s_d times that of x in

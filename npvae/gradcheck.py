@@ -155,14 +155,15 @@ def check_model(model, x, eps, h=DEFAULT_H, tol=DEFAULT_TOL, n_coords=None, rand
     (whose ``.total`` is the same loss without gradients), like ``npvae.VAE``. Use float64.
     ``floor=None``: ``resolvable_floor`` of the loss. Other keyword arguments (the labels ``y`` of
     a conditional VAE) go to both. A parameter stored scaled (``scaled_log_std``, which is
-    log s / LOG_STD_SCALE) is stepped by h / LOG_STD_SCALE: h in the quantity it stands for.
+    log s / scale) is stepped by h / scale: h in the quantity it stands for.
     """
     rng = check_random_state(random_state)
     value, grads = model.loss_and_grads(x, eps, **inputs)
     floor = resolvable_floor(value, h, tol) if floor is None else floor
     loss = lambda: model.loss(x, eps, **inputs).total  # noqa: E731
+    scale = getattr(getattr(model, "nll", None), "scale", LOG_STD_SCALE)
     return [check_array(name, loss, value, grads[name],
-                        h / LOG_STD_SCALE if name.endswith("scaled_log_std") else h, tol,
+                        h / scale if name.endswith("scaled_log_std") else h, tol,
                         n_coords, rng, floor)
             for name, value in model.named_parameters()]
 

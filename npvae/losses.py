@@ -16,7 +16,7 @@ from .layers import Layer, sigmoid
 
 LOG_2PI = math.log(2 * math.pi)
 LOG_STD_MIN = -6.0  # the soft floor of a learned log standard deviation (GaussianNLL)
-LOG_STD_SCALE = 10.0  # a learned log standard deviation is stored divided by this
+LOG_STD_SCALE = 10.0  # a learned log standard deviation is stored divided by this (default)
 
 
 class BernoulliNLL(Layer):
@@ -92,27 +92,30 @@ class GaussianNLL(Layer):
     KL wins: the posterior collapses).
     Learned (the sigma-VAE of Rybkin et al. 2021): a parameter ``scaled_log_std`` of shape (1,)
     (``learned="shared"``: one s for all dimensions) or (D,) (``"per-dim"``), trained with the
-    rest, starting at 0 (s about 1). With t = LOG_STD_SCALE * scaled_log_std, the s used is
-    ``exp(a)``, a = t softly floored:
+    rest, starting at 0 (s about 1). With t = scale * scaled_log_std, the s used is ``exp(a)``,
+    a = t softly floored:
         a = LOG_STD_MIN + softplus(t - LOG_STD_MIN)      (a ~ t = log s well above the floor)
-    Why the scale: Adam moves every parameter by about lr per step, whatever its gradient, so a
-    log s stored as it is would need a thousand steps to go from 0 (s = 1) to log 0.4 ~ -0.9;
-    digits trains 12 steps an epoch. Stored ten times smaller, it moves ten times as fast.
+    Why the scale (``scale``, default LOG_STD_SCALE = 10; ``VAE(log_std_scale=)``): Adam moves
+    every parameter by about lr per step, whatever its gradient, so a log s stored as it is would
+    need a thousand steps to go from 0 (s = 1) to log 0.4 ~ -0.9; digits trains 12 steps an
+    epoch. Stored ten times smaller, it moves ten times as fast. At a small lr or for a short run
+    it still lags its optimum (``npvae.evaluation.optimal_gaussian_std``): a larger scale moves
+    it faster, and more noisily.
     Why the floor: a dimension the decoder predicts exactly (a pixel that is always 0) would
     drive s to 0 and the loss to -inf; the floor (s >= exp(-6) ~ 0.0025, Rybkin et al.'s) stops
     that, and keeps exp(-2a) <= e^12 finite in float32. The gradient, summed over the batch (and
     over d for a shared s), with da/dt = sigmoid(t - LOG_STD_MIN):
-        dscaled_log_std_d = LOG_STD_SCALE * da_d/dt_d
+        dscaled_log_std_d = scale * da_d/dt_d
                             * sum_n dnll_n * (1 - (x_nd - mean_nd)^2 / s_d^2)
 
     Shapes: mean (N, D), x (N, D) -> nll (N,); backward -> dmean (N, D).
     """
 
-    def __init__(self, std=1.0, learned=None, dim=None, dtype=np.float64):
+    def __init__(self, std=1.0, learned=None, dim=None, dtype=np.float64, scale=LOG_STD_SCALE):
         super().__init__()
         if learned not in (None, "shared", "per-dim"):
             raise ValueError(f"learned must be None, 'shared' or 'per-dim'; got {learned!r}")
-        self.std, self.learned = float(std), learned
+        self.std, self.learned, self.scale = float(std), learned, float(scale)
         if learned:
             shape = (1,) if learned == "shared" else (dim,)
             self.params = {"scaled_log_std": np.zeros(shape, dtype)}
@@ -123,7 +126,7 @@ class GaussianNLL(Layer):
         """a = log s: a number (fixed), or from the parameter, (1,) or (D,)."""
         if not self.learned:
             return math.log(self.std)
-        t = LOG_STD_SCALE * self.params["scaled_log_std"]
+        t = self.scale * self.params["scaled_log_std"]
         return LOG_STD_MIN + np.logaddexp(0, t - LOG_STD_MIN)
 
     def forward(self, mean, x):
@@ -146,8 +149,8 @@ class GaussianNLL(Layer):
             da = (per * dnll).sum(axis=0)  # (D,); dnll a number or an (N, 1) column
             if self.learned == "shared":
                 da = da.sum(keepdims=True)  # (1,)
-            t = LOG_STD_SCALE * self.params["scaled_log_std"]
-            np.multiply(da, LOG_STD_SCALE * sigmoid(t - LOG_STD_MIN),
+            t = self.scale * self.params["scaled_log_std"]
+            np.multiply(da, self.scale * sigmoid(t - LOG_STD_MIN),
                         out=self.grads["scaled_log_std"])
         return dmean
 

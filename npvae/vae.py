@@ -25,6 +25,8 @@ All of it divided by N, because the loss is a mean over the batch.
 Shapes: x (N, D), h (N, H), mu, logvar, eps, z (N, K), logits (N, D).
 """
 
+import math
+import numbers
 import os
 from typing import NamedTuple
 
@@ -32,8 +34,8 @@ import numpy as np
 
 from .layers import ACTIVATIONS as LAYER_ACTIVATIONS
 from .layers import Dense, mlp, sigmoid
-from .losses import (LEARNED_STD, BernoulliNLL, GaussianNLL, check_gaussian_std,
-                     kl_free_bits, kl_normal)
+from .losses import (LEARNED_STD, LOG_STD_SCALE, BernoulliNLL, GaussianNLL,
+                     check_gaussian_std, kl_free_bits, kl_normal)
 from .params import (Parameters, check_dtype, check_nonnegative, check_positive_int,
                      check_random_state)
 
@@ -124,11 +126,15 @@ class VAE:
             to provoke (Bowman et al. 2016).
         free_bits: lambda >= 0 nats; above 0, each latent dimension's batch-mean KL counts as
             at least lambda (Kingma et al. 2016; ``npvae.losses.kl_free_bits``).
+        log_std_scale: a learned std's log is stored divided by this (default 10), so that Adam
+            moves it this many times faster than a weight; raise it if the learned std lags
+            ``npvae.evaluation.optimal_gaussian_std`` (``npvae.losses.GaussianNLL``).
     """
 
     def __init__(self, input_dim, hidden_dims=(400, 400), latent_dim=20, likelihood="bernoulli",
                  beta=1.0, dtype=np.float32, random_state=None, activation="relu",
-                 gaussian_std="learned", n_classes=0, decoder_hidden_dims=None, free_bits=0.0):
+                 gaussian_std="learned", n_classes=0, decoder_hidden_dims=None, free_bits=0.0,
+                 log_std_scale=LOG_STD_SCALE):
         self.input_dim = check_positive_int("input_dim", input_dim)
         self.hidden_dims = tuple(check_positive_int("hidden size", h) for h in hidden_dims)
         self.decoder_hidden_dims = None if decoder_hidden_dims is None else tuple(
@@ -146,6 +152,10 @@ class VAE:
         self.likelihood, self.activation = likelihood, activation
         self.beta, self.free_bits = float(beta), free_bits
         self.gaussian_std = check_gaussian_std(gaussian_std)
+        if isinstance(log_std_scale, bool) or not isinstance(log_std_scale, numbers.Real) \
+                or not (math.isfinite(log_std_scale) and log_std_scale > 0):
+            raise ValueError(f"log_std_scale must be a finite number > 0; got {log_std_scale!r}")
+        self.log_std_scale = float(log_std_scale)
         if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) \
                 or n_classes < 0:
             raise ValueError(f"n_classes must be an integer >= 0; got {n_classes!r}")
@@ -167,7 +177,7 @@ class VAE:
             self.nll = BernoulliNLL()
         elif isinstance(self.gaussian_std, str):
             self.nll = GaussianNLL(learned=LEARNED_STD[self.gaussian_std], dim=D,
-                                   dtype=self.dtype)
+                                   dtype=self.dtype, scale=self.log_std_scale)
         else:
             self.nll = GaussianNLL(self.gaussian_std)
         self.params = Parameters(self._named_layers(), self.dtype)
@@ -205,7 +215,7 @@ class VAE:
                 "gaussian_std": self.gaussian_std, "n_classes": self.n_classes,
                 "decoder_hidden_dims": (None if self.decoder_hidden_dims is None
                                         else list(self.decoder_hidden_dims)),
-                "free_bits": self.free_bits}
+                "free_bits": self.free_bits, "log_std_scale": self.log_std_scale}
 
     def __reduce__(self):
         """Pickle (and deepcopy) as the config, the parameter vector and the Generator. Pickled

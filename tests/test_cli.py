@@ -51,6 +51,56 @@ def test_evaluate_prints_the_test_elbo(trained, cli):
     assert status == 0 and f"{history[-1]['test_loss']:.3f}" in out
 
 
+def test_per_example_scores_and_latents_as_csv_and_npz(trained, cli, tmp_path):
+    import csv
+    status, out, _ = cli("evaluate", "--run", str(trained), "--iwae-k", "3", "--per-example",
+                         str(tmp_path / "scores.csv"))
+    assert status == 0 and "wrote" in out and "360 rows" in out
+    with open(tmp_path / "scores.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["index", "label", "neg_elbo", "reconstruction", "kl", "iwae_nll"]
+    neg_elbo = np.array([float(r["neg_elbo"]) for r in rows])
+    iwae = np.array([float(r["iwae_nll"]) for r in rows])
+    assert f"test negative ELBO {neg_elbo.mean():.3f}" in out  # the rows' mean is the printed
+    assert f"<= {iwae.mean():.3f}" in out
+    status, out, _ = cli("latent", "--run", str(trained), "--per-example",
+                         str(tmp_path / "latents.npz"))
+    assert status == 0
+    model, _ = npvae.checkpoint.load_model(trained / "checkpoint.npz")
+    X_test = data.load_digits_split().X_test
+    mu, logvar = model.encode(X_test)
+    with np.load(tmp_path / "latents.npz") as f:  # (allow_pickle is False by default)
+        assert f.files == ["index", "label", "mu_0", "mu_1", "logvar_0", "logvar_1"]
+        np.testing.assert_array_equal(np.column_stack([f["mu_0"], f["mu_1"]]), mu)
+        np.testing.assert_array_equal(f["logvar_1"], logvar[:, 1])
+        np.testing.assert_array_equal(f["label"], data.load_digits_split().y_test)
+    status, _, _ = cli("anomaly", "--run", str(trained), "--per-example",
+                       str(tmp_path / "anomaly.csv"))
+    with open(tmp_path / "anomaly.csv") as f:
+        assert status == 0 and next(csv.reader(f)) == ["index", "label", "neg_elbo",
+                                                        "squared_error"]
+
+
+@pytest.mark.parametrize("path, message", [
+    ("scores.txt", "--per-example writes a .csv or an .npz file; got"),
+    ("missing/scores.csv", "the folder"),
+])
+def test_a_bad_per_example_file_is_one_line_before_any_work(trained, cli, tmp_path, path,
+                                                            message):
+    for command in ("evaluate", "latent", "anomaly"):
+        status, _, err = cli(command, "--run", str(trained), "--per-example",
+                             str(tmp_path / path))
+        assert_one_line_error(status, err, message)
+
+
+def test_a_learned_std_is_reported_beside_its_optimum(tmp_path, cli):
+    status, out, _ = cli("train", "--dataset", "digits", "--likelihood", "gaussian",
+                         "--epochs", "2", "--quiet", "--out", str(tmp_path / "run"))
+    line = next(line for line in out.splitlines() if line.startswith("learned std"))
+    assert status == 0 and "the test ELBO is highest at" in line
+    assert "has not caught up: train longer, or raise --log-std-scale (10)" in line
+
+
 def test_resume_continues_to_the_new_total(tmp_path, cli):
     folder = str(tmp_path / "run")
     assert cli(*TRAIN, "--epochs", "1", "--out", folder)[0] == 0
@@ -186,8 +236,12 @@ def test_anomaly_against_another_data_set(trained, cli, tmp_path):
     white[np.arange(40), np.arange(40)] = 0  # white squares, each with one black pixel
     folder = write_t10k(tmp_path / "light", white.reshape(40, 8, 8))
     status, out, _ = cli("anomaly", "--run", str(trained), "--ood-data-dir", folder,
-                         "--iwae-k", "3")
+                         "--iwae-k", "3", "--per-example", str(tmp_path / "ood.npz"))
     assert status == 0 and "360 test images of digits" in out and "40 of light" in out
+    with np.load(tmp_path / "ood.npz") as f:
+        assert f.files == ["set", "index", "neg_elbo", "iwae", "reconstruction", "code_length",
+                           "compressed", "complexity"]
+        assert f["set"].tolist() == ["in"] * 360 + ["out"] * 40
     summary = json.loads((trained / "ood.json").read_text())
     assert summary["in"] == "digits" and summary["out"] == "light" and summary["iwae_k"] == 3
     assert summary["images_coded"] == "8-bit"

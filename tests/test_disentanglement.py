@@ -88,6 +88,19 @@ def test_the_whole_set_decomposition_follows_its_definition(trained):
     assert result["dwkl"] == pytest.approx(np.mean(log_prod - log_pz), rel=1e-10)
 
 
+def test_the_whole_set_mutual_information_is_capped_at_log_n(trained):
+    """Posteriors far narrower than the gaps between them: every z_n is explained by its own
+    image alone, and the estimate sits at log N however much information the code carries."""
+    model, X = trained
+    narrow = VAE(**model.config(), random_state=0)
+    narrow.params.vector[...] = model.params.vector
+    narrow.params.values["logvar_head.b"][...] = -40.0  # std e^-20 around each mean
+    for n in (30, 200):
+        result = whole_set_decomposition(narrow, X[:n], random_state=0)
+        assert result["mi"] == pytest.approx(math.log(n), rel=1e-9)
+    assert whole_set_decomposition(model, X[:200])["mi"] < math.log(200)
+
+
 def test_minibatch_estimates_beside_the_whole_set(trained):
     """The honest check. MSS estimates q(z) itself. MWS's 1 / (B N) makes each marginal q(z_d),
     an average over the batch divided by N again, about N times too small, and the joint q(z)

@@ -236,6 +236,48 @@ def test_a_learned_std_stays_finite_where_the_data_are_constant(rng):
     assert np.isfinite(loss.backward(np.ones(4, np.float32))).all()
 
 
+def test_the_log_std_scale_is_an_option_with_exact_gradients(digits, rng):
+    """The stored parameter is log s / log_std_scale: a larger scale moves s faster under Adam,
+    and the gradient check (its step scaled the same way) still holds."""
+    from npvae.gradcheck import check_model
+    model = VAE(12, (8,), 3, likelihood="gaussian", log_std_scale=40, dtype=np.float64,
+                random_state=0, activation="tanh")
+    assert model.nll.scale == 40 and model.config()["log_std_scale"] == 40
+    model.params.values["likelihood.scaled_log_std"][...] = -0.02  # s = e^-0.8
+    assert model.nll.log_std()[0] == pytest.approx(LOG_STD_MIN + np.logaddexp(0, -0.8 -
+                                                                             LOG_STD_MIN))
+    x, eps = rng.random((6, 12)), rng.standard_normal((6, 3))
+    rows = check_model(model, x, eps)
+    assert all(r.passed for r in rows), [(r.name, r.worst_error) for r in rows]
+    stds = {}
+    for scale in (10, 50):
+        model = VAE(64, (64,), 4, likelihood="gaussian", log_std_scale=scale, random_state=0)
+        fit(model, digits.X_train, epochs=3, batch_size=128)
+        stds[scale] = float(np.exp(model.nll.log_std()[0]))
+    assert stds[50] < stds[10] - 0.1  # (0.31 against 0.76: the optimum is near 0.3)
+    for bad in (0, -1, float("inf"), "10", True):
+        with pytest.raises(ValueError, match="log_std_scale must be a finite number > 0"):
+            VAE(12, (8,), 3, likelihood="gaussian", log_std_scale=bad)
+
+
+def test_the_optimal_std_is_the_root_mean_squared_error_and_minimises_the_loss(digits):
+    from npvae.evaluation import optimal_gaussian_std
+    model = VAE(64, (32,), 4, likelihood="gaussian", dtype=np.float64, random_state=0)
+    fit(model, digits.X_train, epochs=3, batch_size=128)
+    X = digits.X_test.astype(np.float64)
+    mu, logvar = model.encode(X)
+    eps = np.random.default_rng(0).standard_normal(mu.shape)  # the noise random_state=0 gives
+    squares = (X - model.decode(mu + np.exp(logvar / 2) * eps)) ** 2
+    best = optimal_gaussian_std(model, X, batch_size=10_000)
+    assert best == pytest.approx(np.sqrt(squares.mean()), rel=1e-12)
+    np.testing.assert_allclose(optimal_gaussian_std(model, X, per_dim=True, batch_size=10_000),
+                               np.sqrt(squares.mean(axis=0)), rtol=1e-12)
+
+    def reconstruction(s):  # the Gaussian negative log-likelihood with std s, same noise
+        return (squares / (2 * s * s) + np.log(s)).sum()
+    assert reconstruction(best) < min(reconstruction(best * 0.99), reconstruction(best * 1.01))
+
+
 # ---- save and load ----------------------------------------------------------------------------
 
 def test_save_and_load_in_a_fresh_process_give_identical_codes(digits, tmp_path):
