@@ -27,9 +27,9 @@ ENGINES = ("fast", "reference")
 
 
 class TrainingDiverged(RuntimeError):
-    """Training cannot recover: a loss became NaN or infinite, or two epochs in a row (or the
-    last one) ended with a mean negative ELBO more than ``DIVERGED`` times the untrained
-    model's (see ``fit``)."""
+    """Training cannot recover: a loss became NaN or infinite, or two epochs in a row ended with
+    a mean negative ELBO more than ``DIVERGED`` times the untrained model's and the second no
+    lower, or the last epoch did (see ``fit``)."""
 
 
 class ReferencePass:
@@ -95,8 +95,9 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
         resume: continue from ``checkpoint_path`` (model, optimizer, Generator, history).
         train_config: a JSON-able dict saved in the checkpoint (the command line's options).
         progress: show a tqdm bar over the batches with the running loss.
-        callback: ``callback(record, model)`` after each epoch, once its checkpoint is written;
-            returning True stops training there (the checkpoint of that epoch is complete).
+        callback: ``callback(record, model)`` after each epoch, once its checkpoint is written
+            (but for a bad epoch, see below); returning True stops training there (the
+            checkpoint of that epoch is complete).
         y_train, y_test: labels, for a conditional model (``n_classes > 0``).
         engine: "fast" (each batch in two shares on two cores, ``npvae.parallel``) or
             "reference" (``npvae.reference``'s plain functions and ``ReferenceAdam``: one
@@ -107,9 +108,10 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
     one batch's spike: a loss that is NaN or infinite (at once: it poisons Adam's moments), or
     an epoch whose mean negative ELBO exceeds ``DIVERGED`` (2) times the untrained model's
     (measured before the first step on up to 2,000 training images) when the epoch before it
-    did too, or when it is the last. A single such epoch may recover (a large first step often
-    does) and training goes on, but its checkpoint is not written: the file keeps the last
-    good epoch, from which a resumed run replays the same numbers.
+    did too and this one is no lower, or when it is the last. A bad epoch that is the first,
+    or lower than the bad one before it, may recover (a large first step often does) and
+    training goes on, but its checkpoint is not written: the file keeps the last good epoch,
+    from which a resumed run replays the same numbers.
 
     Each record: epoch, lr, beta (the mean of the epoch's steps), train_loss /
     train_reconstruction / train_kl (means over the epoch's batches), with X_val val_loss /
@@ -215,19 +217,20 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
                                f"{name}_kl": result["kl"]})
         record["seconds"] = time.perf_counter() - began
         history.append(record)
-        if is_bad(record, untrained) and (epoch + 1 == epochs or
-                                          is_bad(history[-2] if len(history) > 1 else {},
-                                                 untrained)):
-            raise diverged(history, checkpoint_path, untrained)
+        bad = is_bad(record, untrained)
         if patience is not None and epochs_without_progress(history) == 0:
             best = model.params.vector.copy()
-        if checkpoint_path is not None and not is_bad(record, untrained):
+        if checkpoint_path is not None and not bad:
             state = {"untrained_loss": untrained}
             if best is not None:
                 state["last_params"] = model.params.vector
             save_checkpoint(checkpoint_path, model, optimizer, epoch + 1, history, train_config,
                             params=best, fit_arrays=state)
-        if callback is not None and callback(record, model) is True:
+        stop = callback is not None and callback(record, model) is True
+        last = stop or epoch + 1 == epochs
+        if bad and (last or not_recovering(history, untrained)):
+            raise diverged(history, checkpoint_path, untrained, last)
+        if stop:
             break
     if best is not None:
         model.params.vector[...] = best
@@ -267,8 +270,9 @@ def epochs_without_progress(history):
 
 
 # An epoch whose mean negative ELBO is more than this many times the untrained model's is a bad
-# epoch; two in a row, or a bad last epoch, are divergence. Twice, not once: the two losses are
-# measured with different noise, and a model that learns slowly sits near the untrained one's.
+# epoch; two bad epochs in a row without a fall, or a bad last epoch, are divergence. Twice, not
+# once: the two losses are measured with different noise, a model that learns slowly sits near
+# the untrained one's, and a KL warm-up lets the KL grow for a while.
 DIVERGED = 2
 ADVICE = "Try a smaller learning rate, or data scaled to a few units"
 
@@ -312,12 +316,20 @@ def kept(history, checkpoint_path, untrained):
     return f"; the checkpoint of epoch {good[-1]} is kept" if checkpoint_path and good else ""
 
 
-def diverged(history, checkpoint_path, untrained):
-    """The TrainingDiverged error for a bad last epoch, or a second bad epoch in a row."""
-    bad = [r for r in history[-2:] if is_bad(r, untrained)]
+def not_recovering(history, untrained):
+    """True if the last two epochs were both bad and the second no better than the first."""
+    return (len(history) > 1 and is_bad(history[-2], untrained)
+            and not history[-1]["train_loss"] < history[-2]["train_loss"])
+
+
+def diverged(history, checkpoint_path, untrained, last):
+    """The TrainingDiverged error for a bad last epoch, or two bad epochs without a fall."""
+    bad = history[-1:] if last and not not_recovering(history, untrained) else history[-2:]
     epochs = " and ".join(str(r["epoch"]) for r in bad)
     losses = ", ".join(f"{r['train_loss']:.4g}" for r in bad)
+    how = "at the last epoch" if len(bad) == 1 else "and did not fall"
     return TrainingDiverged(
         f"training diverged: the mean negative ELBO of epoch{'s' * (len(bad) > 1)} {epochs} "
         f"({losses} nats per example) is above {limit(untrained):.4g}, {DIVERGED} times the "
-        f"untrained model's {untrained:.4g}{kept(history, checkpoint_path, untrained)}. {ADVICE}")
+        f"untrained model's {untrained:.4g}, {how}{kept(history, checkpoint_path, untrained)}. "
+        f"{ADVICE}")

@@ -133,6 +133,10 @@ def train(args):
         config = TrainConfig(**given)
         if "gaussian_std" in given and config.likelihood != "gaussian":
             raise ValueError("--gaussian-std is an option of --likelihood gaussian")
+        if "log_std_scale" in given and not (config.likelihood == "gaussian" and isinstance(
+                config.gaussian_std, str)):
+            raise ValueError("--log-std-scale is an option of a learned std (--likelihood "
+                             "gaussian, --gaussian-std learned or learned-per-dim)")
         fill_model_defaults(config, given)  # issue 17 hook: --model's own options
         config.check()
         if args.out:
@@ -189,8 +193,15 @@ def train(args):
           + data_units(test["loss"], standardizer))
     line, warning = collapse_report(kl_per_dimension(model, X_test, y=y_test), config)
     print(line)
+    untrained = float(read_checkpoint(checkpoint)[0]["fit_arrays"].get("untrained_loss", np.inf))
+    worse = history[-1]["train_loss"] > WORSE_THAN_UNTRAINED * untrained
     if model.nll.params:  # a learned standard deviation of p(x | z), beside its optimum
-        print(learned_std_line(model, X_test, y_test))
+        print(learned_std_line(model, X_test, y_test, hint=not worse))
+    if worse:  # not divergence by fit's rule, but nothing learnt either
+        warning = (f"the last epoch's mean negative ELBO, {history[-1]['train_loss']:.4g} nats "
+                   f"per example, is worse than the untrained model's {untrained:.4g}: the "
+                   "learning rate is probably too large (or, if the loss barely moved, too "
+                   "small)")
     if warning:
         print(f"npvae train: warning: {warning}", file=sys.stderr)
     shown = (lambda X: X) if standardizer is None else standardizer.inverse
@@ -227,7 +238,12 @@ def describe_run(config, model, data, X_val, out):
             f"parameters; run folder {out}")
 
 
-def learned_std_line(model, X, y):
+# A run whose last epoch is this much worse than the untrained model ends with a warning (the
+# two are measured with different noise: a model that learnt nothing sits within 1% of it).
+WORSE_THAN_UNTRAINED = 1.05
+
+
+def learned_std_line(model, X, y, hint=True):
     """The learned std of p(x | z) and the one that would maximise the ELBO of X for this
     encoder and decoder (``optimal_gaussian_std``), with a hint if the first lags."""
     std = np.exp(np.ravel(model.nll.log_std()))
@@ -237,7 +253,7 @@ def learned_std_line(model, X, y):
             f"learned std of p(x | z), per dimension: from {std.min():.4g} to {std.max():.4g}, "
             f"mean {std.mean():.4g}; for this decoder the test ELBO is highest at a mean of "
             f"{best.mean():.4g} (each dimension's root mean squared error)")
-    if not 0.8 <= std.mean() / best.mean() <= 1.25:
+    if hint and not 0.8 <= std.mean() / best.mean() <= 1.25:
         line += (". The learned std has not caught up: train longer, or raise --log-std-scale "
                  f"({model.log_std_scale:g})")
     return line

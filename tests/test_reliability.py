@@ -416,9 +416,29 @@ def test_hand_edited_metadata_is_one_line(run, cli, tmp_path, edit, command, fra
 def test_a_learning_rate_that_blows_the_loss_up_is_divergence(cli, tmp_path):
     """lr 5 on digits: a reconstruction of 1e7 nats, finite and far below the cap, that used to
     finish with exit 0 and a model far worse than an untrained one."""
-    status, _, err = cli(*TRAIN, "--epochs", "3", "--lr", "5", "--out", str(tmp_path / "run"))
-    assert_one_line_error(status, err, "training diverged: the mean negative ELBO of epochs 1 "
-                          "and 2", "times the untrained model's")
+    status, out, err = cli(*TRAIN, "--epochs", "3", "--lr", "5", "--out", str(tmp_path / "run"))
+    assert_one_line_error(status, err, "training diverged: the mean negative ELBO of epoch",
+                          "times the untrained model's")
+    assert "epoch   3/3" in out  # the epoch that ended it is reported before the error
+
+
+def test_a_warm_up_run_that_blows_up_and_recovers_trains_on(cli, tmp_path):
+    """lr 0.1 with a KL warm-up: epoch 1 at 3e5 nats, epoch 2 at 191 (three times the untrained
+    model's, the KL grown while beta was small) but falling, epoch 3 at 45. Stopping at two bad
+    epochs in a row ended this run; a bad epoch that falls goes on."""
+    status, out, err = cli("train", "--dataset", "digits", "--epochs", "4", "--warmup", "2",
+                           "--lr", "0.1", "--quiet", "--out", str(tmp_path / "run"))
+    assert status == 0 and "epoch   4/4" in out, err
+
+
+def test_a_run_that_ends_worse_than_untrained_says_so(cli, tmp_path):
+    """A Gaussian run at lr 0.05: its last epoch is worse than the untrained model (261 against
+    178 nats) but not twice as bad: exit 0, with a warning, and not the advice to raise
+    --log-std-scale (its learned std, 24 on pixels in [0, 1], is no lag)."""
+    status, out, err = cli("train", "--dataset", "digits", "--likelihood", "gaussian", "--lr",
+                           "0.05", "--epochs", "3", "--quiet", "--out", str(tmp_path / "run"))
+    assert status == 0 and "worse than the untrained model's" in err and "Traceback" not in err
+    assert "--log-std-scale" not in out
 
 
 def test_the_untrained_loss_survives_a_resume(tmp_path):
