@@ -13,9 +13,9 @@ import numpy as np
 
 from . import plots
 from .checkpoint import write_text_atomically
-from .data import load_dataset, load_idx_test
+from .data import DataError, DownloadError, load_dataset, load_idx_test
 from .evaluation import anomaly_scores, iwae_nll_per_example, predictive_moments
-from .ood import SCORES, detection_metrics, ood_scores
+from .ood import detection_metrics, ood_scores
 from .runs import (MAX_COLUMNS, check_at_most, check_per_example_path, display, labels_for,
                    open_run, run_data, save_figure, test_set, write_per_example)
 from .train import test_targets
@@ -24,7 +24,7 @@ from .train import test_targets
 def anomaly(args):
     """Anomaly scores of the test images by negative ELBO and by reconstruction error.
 
-    With --ood-dataset or --ood-data-dir: how well each of six scores tells that data set's
+    With --ood-dataset or --ood-data-dir: how well each score tells that data set's
     test images from the run's own (``out_of_distribution``). Otherwise a threshold on each
     score at a percentile of the training scores, and for a run trained with --holdout-class
     the ROC-AUC of telling the held-out class from the rest."""
@@ -99,16 +99,28 @@ def out_of_distribution(args, model, config):
         X_out, _, shape = load_idx_test(args.ood_data_dir)
     else:
         option, name = f"--ood-dataset {args.ood_dataset}", args.ood_dataset
-        other = load_dataset(args.ood_dataset)
+        try:
+            other = load_dataset(args.ood_dataset)
+        except DownloadError as error:  # (its message names train's flags)
+            raise DataError(f"--ood-dataset {args.ood_dataset} could not be downloaded "
+                            f"({error.reason}); give a folder of its t10k IDX files with "
+                            "--ood-data-dir DIR instead") from None
         X_out, shape = other.X_test, other.image_shape
+        if args.ood_dataset == config.dataset:
+            print(f"npvae anomaly: warning: --ood-dataset {args.ood_dataset} is the run's own "
+                  "data set: its test images score as the in-distribution ones (AUROC 0.5)",
+                  file=sys.stderr)
     if tuple(shape) != tuple(config.image_shape):
         raise ValueError(f"{option} holds {shape[0]}x{shape[1]} images; the run's model takes "
                          f"{config.image_shape[0]}x{config.image_shape[1]}")
     X_in, _ = test_set(config)
     X_out = test_targets(X_out, config.binarize)
     binary = config.binarize != "none"
-    coded = "binary images (the run was trained --binarize)" if binary else (
-        "8-bit images (the decoder's output as a distribution over 256 grey levels)")
+    coded = ("binary images (the run was trained --binarize)" if binary else
+             "8-bit images (the decoder's output as a distribution over 256 grey levels)")
+    if model.likelihood != "bernoulli":
+        coded = ("none: a Gaussian likelihood is a density, no code of the image (no "
+                 "code_length, no complexity; zlib's length of the 8-bit image)")
     print(f"scoring {len(X_in)} test images of {config.dataset} (in-distribution) and "
           f"{len(X_out)} of {name} (out, the positives); IWAE with k = {args.iwae_k}; code "
           f"lengths of {coded}")
@@ -117,7 +129,7 @@ def out_of_distribution(args, model, config):
     results = {score: {**detection_metrics(scores_in[score], scores_out[score]),
                        "mean_in": float(scores_in[score].mean()),
                        "mean_out": float(scores_out[score].mean()), "unit": OOD_UNITS[score]}
-               for score in SCORES}
+               for score in scores_in}
     print(f"{'score':15s} {'unit':8s} {'mean in':>9s} {'mean out':>9s} {'AUROC':>6s} "
           f"{'AUPR':>6s} {'FPR@95%TPR':>10s}")
     for score, r in results.items():
@@ -132,7 +144,7 @@ def out_of_distribution(args, model, config):
         write_per_example(args.per_example, {
             "set": np.repeat(["in", "out"], [len(X_in), len(X_out)]),
             "index": np.r_[np.arange(len(X_in)), np.arange(len(X_out))],
-            **{score: np.r_[scores_in[score], scores_out[score]] for score in SCORES}})
+            **{score: np.r_[scores_in[score], scores_out[score]] for score in scores_in}})
     folder = Path(args.run)
     summary = {"in": config.dataset, "out": name, "iwae_k": args.iwae_k,
                "images_coded": "binary" if binary else "8-bit", "scores": results}

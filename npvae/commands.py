@@ -199,6 +199,9 @@ def evaluate_run(args):
         write_text_atomically(path, json.dumps(report, indent=1))
         print(f"wrote {path}")
     if args.per_example:
+        if standardizer is not None:  # the rows above are in standardised units
+            for name in [name for name in ("neg_elbo", "iwae_nll") if name in columns]:
+                columns[f"{name}_own_units"] = columns[name] + standardizer.log_det()
         write_per_example(args.per_example, columns)
     return 0
 

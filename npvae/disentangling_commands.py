@@ -70,8 +70,8 @@ def disentanglement_report(model, data, X_test, seed=0):
         print("MIG leaves out the factors constant on the test set: "
               + ", ".join(np.array(data.factor_names)[~used]))
     if used.any() and model.latent_dim > 1:
-        result["mig"] = mig_report(codes, data.factors_test[:, used],
-                                   np.array(data.factor_names)[used])
+        result["mig"], result["mig_per_factor"] = mig_report(
+            codes, data.factors_test[:, used], np.array(data.factor_names)[used])
     whole = whole_set_decomposition(model, X_test, random_state=seed)
     estimates = {"whole set": whole}
     for estimator in ESTIMATORS:
@@ -84,22 +84,28 @@ def disentanglement_report(model, data, X_test, seed=0):
     for name, parts in estimates.items():
         print(f"{name:<24} {parts['mi']:8.3f} {parts['tc']:8.3f} {parts['dwkl']:8.3f}")
     result["decomposition"] = estimates
+    result["mi_cap"] = math.log(len(X_test))
     return result
 
 
 def mig_report(codes, factors, names):
-    """Print MIG and each factor's best and second-best code; return MIG."""
+    """Print MIG and each factor's best and second-best code; return MIG and, for each factor,
+    a dict of what its row prints."""
     gaps, info, entropy = mig_per_factor(codes, factors)
     shape = " (the shape included)" if "shape" in list(names) else ""
     print(f"MIG {gaps.mean():.3f} over {len(gaps)} factors{shape}, "
           f"{len(codes)} test images, 20 bins per code")
     print(f"{'factor':<12} {'H (nats)':>8} {'best code':>9} {'I best':>7} {'I second':>8} "
           f"{'gap / H':>7}")
+    rows = {}
     for j, name in enumerate(names):
         order = np.argsort(info[:, j])[::-1]
         print(f"{name:<12} {entropy[j]:8.3f} {'z' + str(order[0]):>9} {info[order[0], j]:7.3f} "
               f"{info[order[1], j]:8.3f} {gaps[j]:7.3f}")
-    return float(gaps.mean())
+        rows[str(name)] = {"entropy": float(entropy[j]), "best_code": int(order[0]),
+                           "info_best": float(info[order[0], j]),
+                           "info_second": float(info[order[1], j]), "gap": float(gaps[j])}
+    return float(gaps.mean()), rows
 
 
 def traversal(model, z, dims, limit=2.5, steps=9, y=None):

@@ -129,6 +129,9 @@ def optimal_gaussian_std(model, X, per_dim=False, batch_size=1000, random_state=
     the root mean squared error. A learned std (``np.exp(model.nll.log_std())``) far above it has
     not caught up yet (see ``VAE(log_std_scale=)``). Noise from ``random_state``, as in
     ``evaluate``. Shapes: X (N, D) -> a float, or (D,) with ``per_dim``."""
+    if model.likelihood != "gaussian":
+        raise ValueError("optimal_gaussian_std is the std of a Gaussian p(x | z); the model's "
+                         f"likelihood is {model.likelihood!r}")
     rng = np.random.default_rng(random_state)
     X = model.check_input(X)
     y = _labels(model, y, len(X))

@@ -16,8 +16,9 @@ them), so L compresses the binary image. A model trained on grey levels does not
 with its training loss: the Bernoulli cross-entropy on grey levels is not a probability of 8-bit
 images (a pixel of grey 0.5 costs at most 1 bit, where 256 levels need up to 8). Here its
 decoder's logits become one: each pixel's 256 grey levels weighted as the cross-entropy weighs
-them, normalised (``eight_bit_nll``), and L compresses the 8-bit image. Scores here are "higher
-= more anomalous", and out-of-distribution images are the positives (label 1).
+them, normalised (``eight_bit_nll``), and L compresses the 8-bit image. A Gaussian decoder's
+density is not a code either, and gets no complexity score. Scores here are "higher = more
+anomalous", and out-of-distribution images are the positives (label 1).
 
 Shape letters: N examples, D data (pixels).
 """
@@ -96,11 +97,11 @@ def compressed_bits(X, binary=False):
 
 
 def eight_bit_nll(model, out, x):
-    """-log P(v | z), nats: the decoder's output as a distribution over the 8-bit image
+    """-log P(v | z), nats: a Bernoulli decoder's logits as a distribution over the 8-bit image
     v = round(255 x), summed over the D pixels.
 
-    Bernoulli (``out`` the logits l): each pixel's 256 grey levels weighted as the
-    cross-entropy weighs them, p^(v/255) (1 - p)^(1 - v/255) = e^(l v/255) (1 - p), normalised:
+    Each pixel's 256 grey levels weighted as the cross-entropy weighs them,
+    p^(v/255) (1 - p)^(1 - v/255) = e^(l v/255) (1 - p), normalised:
         P(v | l) = e^(l v/255) / sum_{u=0}^{255} e^(l u/255)
     The sum is geometric; with a = |l| / 255 its log is
         log sum = max(l, 0) + log((1 - e^(-256 a)) / (1 - e^(-a)))     (log 256 at l = 0)
@@ -108,15 +109,15 @@ def eight_bit_nll(model, out, x):
     overflows and no log sees 0, at any logit. It is the cross-entropy plus log Z(l),
     Z(l) = sum_u p^(u/255) (1 - p)^(1 - u/255) in [1, 256]: the cross-entropy on grey levels
     undercounts every pixel by 0 to log 256 nats, which is why it is no code of 8-bit images.
-    Gaussian (``out`` the mean): the density at x times the bin width 1/255 (the midpoint rule),
-        -log P ~ nll(x) + D log 255,
-    close when s is wide against a bin, and not a bound.
+    (A Gaussian decoder is not handled: its density times a bin's width misses the mass outside
+    [0, 1], and the bins' exact probabilities need the error function, which NumPy lacks.)
 
     Shapes: out (N, D), x (N, D) in [0, 1] -> (N,).
     """
-    v = np.rint(x * 255) / 255  # the 8-bit levels, as values in [0, 1]
     if model.likelihood != "bernoulli":
-        return model.nll.forward(out, v) + x.shape[1] * math.log(255)
+        raise ValueError("the 8-bit code length is that of a Bernoulli decoder; got "
+                         f"likelihood={model.likelihood!r}")
+    v = np.rint(x * 255) / 255  # the 8-bit levels, as values in [0, 1]
     a = np.maximum(np.abs(out) / 255, np.finfo(out.dtype).tiny)  # (N, D)
     log_sum = np.maximum(out, 0) + np.log(-np.expm1(-256 * a)) - np.log(-np.expm1(-a))
     return (log_sum - out * v).sum(axis=1)
@@ -137,13 +138,19 @@ def ood_scores(model, X, k=50, random_state=0, y=None, binary=False):
                         complexity alone, a baseline for the next
     ``complexity``      code_length - compressed: Serra et al.'s S(x), in bits
 
-    The IWAE bounds use the same noise (``random_state``).
+    A Gaussian model's likelihood is a density, no code of the image: it gets no
+    ``code_length`` and no ``complexity`` (``compressed`` of the 8-bit image stays). The IWAE
+    bounds use the same noise (``random_state``).
     """
     neg_elbo, squared_error = anomaly_scores(model, X, y, random_state)
     nll = iwae_nll_per_example(model, X, k, random_state=random_state, y=y)
+    scores = {"neg_elbo": neg_elbo, "iwae": nll, "reconstruction": squared_error}
+    bernoulli = model.likelihood == "bernoulli"
+    compressed = compressed_bits(X, binary and bernoulli)
+    if not bernoulli:
+        return {**scores, "compressed": compressed}
     coded = nll if binary else iwae_nll_per_example(model, X, k, random_state=random_state,
                                                     y=y, nll=partial(eight_bit_nll, model))
-    code_length, compressed = coded / math.log(2), compressed_bits(X, binary)
-    return {"neg_elbo": neg_elbo, "iwae": nll, "reconstruction": squared_error,
-            "code_length": code_length, "compressed": compressed,
+    code_length = coded / math.log(2)
+    return {**scores, "code_length": code_length, "compressed": compressed,
             "complexity": code_length - compressed}

@@ -9,6 +9,7 @@
 import csv
 import io
 import json
+import zipfile
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import NamedTuple
@@ -139,15 +140,36 @@ PER_EXAMPLE_SUFFIXES = (".csv", ".npz")
 
 
 def check_per_example_path(path):
-    """--per-example's file, checked before any work: a .csv or .npz whose folder exists."""
+    """--per-example's file, checked before any work: a .csv or .npz in a folder that exists,
+    new or written by an earlier --per-example (never a checkpoint, a history or a file of the
+    user's)."""
     path = Path(path)
     if path.suffix not in PER_EXAMPLE_SUFFIXES:
         raise ValueError(f"--per-example writes a .csv or an .npz file; got {str(path)!r}")
     if not path.parent.is_dir():
-        raise ValueError(f"--per-example {path}: the folder {path.parent} does not exist")
+        what = "is a file, not a folder" if path.parent.exists() else "does not exist"
+        raise ValueError(f"--per-example {path}: {path.parent} {what}")
     if path.is_dir():
         raise ValueError(f"--per-example {path} is a folder; name a .csv or .npz file")
+    if path.exists() and not is_per_example_table(path):
+        raise ValueError(f"--per-example {path} exists and is not a table an earlier "
+                         "--per-example wrote: it would be overwritten; name another file")
     return path
+
+
+def is_per_example_table(path):
+    """Whether ``path`` looks like what ``write_per_example`` writes (its first column
+    'index', or 'set' then 'index')."""
+    try:
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as f:
+                names = f.files
+        else:
+            with open(path, newline="") as f:
+                names = next(csv.reader(f), [])
+    except (OSError, ValueError, UnicodeDecodeError, zipfile.BadZipFile, csv.Error):
+        return False
+    return names[:1] == ["index"] or names[:2] == ["set", "index"]
 
 
 def write_per_example(path, columns):

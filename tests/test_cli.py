@@ -83,14 +83,31 @@ def test_per_example_scores_and_latents_as_csv_and_npz(trained, cli, tmp_path):
 
 @pytest.mark.parametrize("path, message", [
     ("scores.txt", "--per-example writes a .csv or an .npz file; got"),
-    ("missing/scores.csv", "the folder"),
+    ("missing/scores.csv", "missing does not exist"),
+    ("notes.csv/scores.csv", "notes.csv is a file, not a folder"),
+    ("notes.csv", "exists and is not a table an earlier --per-example wrote"),
 ])
 def test_a_bad_per_example_file_is_one_line_before_any_work(trained, cli, tmp_path, path,
                                                             message):
+    (tmp_path / "notes.csv").write_text("my,own\n1,2\n")
     for command in ("evaluate", "latent", "anomaly"):
         status, _, err = cli(command, "--run", str(trained), "--per-example",
                              str(tmp_path / path))
         assert_one_line_error(status, err, message)
+    assert (tmp_path / "notes.csv").read_text() == "my,own\n1,2\n"
+
+
+def test_per_example_never_overwrites_the_runs_own_files(trained, cli, tmp_path):
+    for name in ("checkpoint.npz", "history.csv"):
+        before = (trained / name).read_bytes()
+        status, _, err = cli("evaluate", "--run", str(trained), "--per-example",
+                             str(trained / name))
+        assert_one_line_error(status, err, "exists and is not a table")
+        assert (trained / name).read_bytes() == before
+    table = tmp_path / "again.npz"  # but an earlier --per-example's table may be written again
+    for _ in range(2):
+        status, _, err = cli("latent", "--run", str(trained), "--per-example", str(table))
+        assert status == 0, err
 
 
 def test_a_learned_std_is_reported_beside_its_optimum(tmp_path, cli):
@@ -259,8 +276,10 @@ def test_anomaly_against_another_data_set(trained, cli, tmp_path):
 
 
 def test_anomaly_against_its_own_test_set_is_chance(trained, cli):
-    status, _, _ = cli("anomaly", "--run", str(trained), "--ood-dataset", "digits", "--iwae-k", "3")
+    status, _, err = cli("anomaly", "--run", str(trained), "--ood-dataset", "digits",
+                         "--iwae-k", "3")
     assert status == 0  # each image, in and out, gets the same scores: FPR = TPR everywhere
+    assert "warning: --ood-dataset digits is the run's own data set" in err
     for score, r in json.loads((trained / "ood.json").read_text())["scores"].items():
         assert r["auroc"] == pytest.approx(0.5) and r["aupr"] == pytest.approx(0.5)
         if score == "compressed":  # whole bytes: ties, so the TPR jumps past 0.95 (to 0.958)
@@ -388,6 +407,10 @@ def test_a_fixed_std_of_1_on_pixels_collapses_and_says_so(tmp_path, cli):
 
 @pytest.mark.parametrize("argv, fragment", [
     (["--gaussian-std", "learned"], "--gaussian-std is an option of --likelihood gaussian"),
+    (["--log-std-scale", "50"], "--log-std-scale is an option of a learned std"),
+    (["--likelihood", "gaussian", "--gaussian-std", "0.5", "--log-std-scale", "50"],
+     "--log-std-scale is an option of a learned std"),
+    (["--likelihood", "gaussian", "--log-std-scale", "0"], "--log-std-scale must be a finite"),
     (["--standardize"], "--standardize is an option of --likelihood gaussian"),
     (["--likelihood", "gaussian", "--gaussian-std", "-1"], "must be > 0"),
     (["--likelihood", "gaussian", "--gaussian-std", "big"], "expected learned, learned-per-dim"),

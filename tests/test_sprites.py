@@ -1,3 +1,6 @@
+import json
+import math
+
 import numpy as np
 import pytest
 
@@ -95,9 +98,14 @@ def test_the_command_line_trains_evaluates_and_traverses(deepmind_file, tmp_path
                            "--out", str(run))
     assert status == 0, err
     assert "78 train, 9 validation, 9 test images; 4096-16-3, tcvae" in out
-    status, out, err = cli("evaluate", "--run", str(run))
+    status, out, err = cli("evaluate", "--run", str(run), "--json")
     assert status == 0, err
     assert "MIG " in out and "posY" in out and "minibatch MWS" in out and "whole set" in out
+    assert "the whole set's MI can be at most log 9 = 2.20" in out
+    report = json.loads((run / "evaluation.json").read_text())  # all of what it prints
+    assert report["mi_cap"] == pytest.approx(math.log(9))
+    assert set(report["mig_per_factor"]) <= {"shape", "scale", "orientation", "posX", "posY"}
+    assert "posY" in report["mig_per_factor"] and "gap" in report["mig_per_factor"]["posY"]
     status, out, err = cli("traverse", "--run", str(run), "--steps", "5")
     assert status == 0 and (run / "traversal.png").stat().st_size > 1000
     assert out.startswith("latent dimensions by KL (nats per image): z")
