@@ -69,6 +69,9 @@ def test_the_disentanglement_script_tabulates_and_draws(deepmind_file, tmp_path)
     assert len(runs) == 6 and all(0 <= r["mig"] <= 1 and r["neg_elbo"] > 0 for r in runs)
     for name in ("vae", "beta-tcvae-mws", "factorvae"):
         assert (figures / f"sprites-traversal-{name}.png").stat().st_size > 1000
+    factorvae = [r for r in runs if r["model"] == "FactorVAE"]  # the adversary, epoch by epoch
+    assert all(len(r["discriminator"]["discriminator_accuracy"]) == 1 for r in factorvae)
+    assert "FactorVAE, mean over the seeds: discriminator accuracy" in table
 
 
 def test_the_mss_weights_script_shows_the_common_codes_row_that_does_not_sum_to_one():
