@@ -187,6 +187,27 @@ def test_offline_the_main_command_trains_on_the_shipped_mnist_test_set(tmp_path,
     assert cli("evaluate", "--run", str(folder))[0] == 0
 
 
+def test_offline_an_ood_data_set_names_the_anomaly_flag(trained, cli, offline):
+    status, _, err = cli("anomaly", "--run", str(trained), "--ood-dataset", "fashion-mnist")
+    assert_one_line_error(status, err, "--ood-dataset fashion-mnist could not be downloaded",
+                          "--ood-data-dir DIR instead")
+    assert "--data-dir" not in err.replace("--ood-data-dir", "")
+
+
+def test_per_example_rows_of_a_standardised_run_in_both_units(tmp_path, cli):
+    import csv
+    run = tmp_path / "run"
+    cli("train", "--dataset", "digits", "--likelihood", "gaussian", "--standardize", "--hidden",
+        "16", "--latent-dim", "2", "--epochs", "1", "--quiet", "--out", str(run))
+    status, out, _ = cli("evaluate", "--run", str(run), "--per-example", str(tmp_path / "s.csv"))
+    with open(tmp_path / "s.csv") as f:
+        rows = list(csv.DictReader(f))
+    shift = float(rows[0]["neg_elbo_own_units"]) - float(rows[0]["neg_elbo"])
+    own = np.mean([float(r["neg_elbo_own_units"]) for r in rows])
+    assert status == 0 and f"in the data's own units {own:.3f}" in out
+    assert f"sum_d log std_d = {shift:.3f}" in out
+
+
 def test_offline_an_explicit_mnist_fails_clearly_and_writes_nothing(tmp_path, cli, offline):
     status, _, err = cli("train", "--dataset", "mnist", "--out", str(tmp_path / "run"),
                          "--quiet")

@@ -273,6 +273,10 @@ def test_the_optimal_std_is_the_root_mean_squared_error_and_minimises_the_loss(d
     np.testing.assert_allclose(optimal_gaussian_std(model, X, per_dim=True, batch_size=10_000),
                                np.sqrt(squares.mean(axis=0)), rtol=1e-12)
 
+    with pytest.raises(ValueError, match="the std of a Gaussian p\\(x \\| z\\); the model's "
+                       "likelihood is 'bernoulli'"):
+        optimal_gaussian_std(VAE(64, (8,), 2), X)
+
     def reconstruction(s):  # the Gaussian negative log-likelihood with std s, same noise
         return (squares / (2 * s * s) + np.log(s)).sum()
     assert reconstruction(best) < min(reconstruction(best * 0.99), reconstruction(best * 1.01))
