@@ -118,12 +118,14 @@ def out_of_distribution(args, model, config):
     binary = config.binarize != "none"
     coded = ("binary images (the run was trained --binarize)" if binary else
              "8-bit images (the decoder's output as a distribution over 256 grey levels)")
-    if model.likelihood != "bernoulli":
-        coded = ("none: a Gaussian likelihood is a density, no code of the image (no "
-                 "code_length, no complexity; zlib's length of the 8-bit image)")
     print(f"scoring {len(X_in)} test images of {config.dataset} (in-distribution) and "
-          f"{len(X_out)} of {name} (out, the positives); IWAE with k = {args.iwae_k}; code "
-          f"lengths of {coded}")
+          f"{len(X_out)} of {name} (out, the positives); IWAE with k = {args.iwae_k}")
+    if model.likelihood == "bernoulli":
+        print(f"code lengths of {coded}")
+    else:
+        print("code lengths: not computed (a Gaussian likelihood is a density, no code of "
+              "the image), so no code_length or complexity score; zlib's length of the 8-bit "
+              "image alone (compressed)")
     scores_in = ood_scores(model, X_in, args.iwae_k, args.seed, binary=binary)
     scores_out = ood_scores(model, X_out, args.iwae_k, args.seed, binary=binary)
     results = {score: {**detection_metrics(scores_in[score], scores_out[score]),
@@ -137,9 +139,10 @@ def out_of_distribution(args, model, config):
               f"{r['auroc']:6.3f} {r['aupr']:6.3f} {r['fpr95']:10.3f}")
     print("higher score = more anomalous; AUROC 0.5 is chance, below it the score ranks the "
           f"other images as the more ordinary ({len(X_out) / (len(X_in) + len(X_out)):.0%} of "
-          "the images are positives: the AUPR of chance). complexity = code_length - "
-          "compressed; compressed alone is the baseline it must beat (its AUROC far from 0.5, "
-          "either way, says the two sets differ in complexity alone)")
+          "the images are positives: the AUPR of chance). "
+          + ("complexity = code_length - compressed; " if "complexity" in results else "")
+          + "compressed alone is the baseline (its AUROC far from 0.5, either way, says the "
+          "two sets differ in complexity alone)")
     if args.per_example:  # both sets' images, in then out, with every score
         write_per_example(args.per_example, {
             "set": np.repeat(["in", "out"], [len(X_in), len(X_out)]),
@@ -147,7 +150,8 @@ def out_of_distribution(args, model, config):
             **{score: np.r_[scores_in[score], scores_out[score]] for score in scores_in}})
     folder = Path(args.run)
     summary = {"in": config.dataset, "out": name, "iwae_k": args.iwae_k,
-               "images_coded": "binary" if binary else "8-bit", "scores": results}
+               "images_coded": ("none (Gaussian likelihood)" if model.likelihood != "bernoulli"
+                                else "binary" if binary else "8-bit"), "scores": results}
     write_text_atomically(folder / "ood.json", json.dumps(summary, indent=1))
     print(f"wrote {folder / 'ood.json'}")
     panels = [{"scores": {f"in: {config.dataset}": scores_in[score],

@@ -9,6 +9,7 @@
 import csv
 import io
 import json
+import re
 import zipfile
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -151,15 +152,24 @@ def check_per_example_path(path):
         raise ValueError(f"--per-example {path}: {path.parent} {what}")
     if path.is_dir():
         raise ValueError(f"--per-example {path} is a folder; name a .csv or .npz file")
+    if path.is_symlink():
+        raise ValueError(f"--per-example {path} is a symbolic link: writing would replace it; "
+                         "name the file itself, or another")
     if path.exists() and not is_per_example_table(path):
         raise ValueError(f"--per-example {path} exists and is not a table an earlier "
                          "--per-example wrote: it would be overwritten; name another file")
     return path
 
 
+# The columns npvae's per-example tables have (evaluate, latent, anomaly); mu_k and logvar_k too
+PER_EXAMPLE_COLUMNS = {"set", "index", "label", "neg_elbo", "reconstruction", "kl", "iwae_nll",
+                       "neg_elbo_own_units", "iwae_nll_own_units", "squared_error", "held_out",
+                       "iwae", "code_length", "compressed", "complexity"}
+
+
 def is_per_example_table(path):
-    """Whether ``path`` looks like what ``write_per_example`` writes (its first column
-    'index', or 'set' then 'index')."""
+    """Whether ``path`` has the layout ``write_per_example`` writes: first 'index' (or 'set'
+    then 'index'), and only the columns npvae's commands write."""
     try:
         if path.suffix == ".npz":
             with np.load(path, allow_pickle=False) as f:
@@ -169,7 +179,9 @@ def is_per_example_table(path):
                 names = next(csv.reader(f), [])
     except (OSError, ValueError, UnicodeDecodeError, zipfile.BadZipFile, csv.Error):
         return False
-    return names[:1] == ["index"] or names[:2] == ["set", "index"]
+    ours = all(name in PER_EXAMPLE_COLUMNS or re.fullmatch(r"(mu|logvar)_\d+", name)
+               for name in names)
+    return ours and (names[:1] == ["index"] or names[:2] == ["set", "index"])
 
 
 def write_per_example(path, columns):

@@ -96,8 +96,8 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
         train_config: a JSON-able dict saved in the checkpoint (the command line's options).
         progress: show a tqdm bar over the batches with the running loss.
         callback: ``callback(record, model)`` after each epoch, once its checkpoint is written
-            (but for a bad epoch, see below); returning True stops training there (the
-            checkpoint of that epoch is complete).
+            (a bad epoch has none, see below); returning True stops training there, and ``fit``
+            returns the history as it is, bad epoch or not.
         y_train, y_test: labels, for a conditional model (``n_classes > 0``).
         engine: "fast" (each batch in two shares on two cores, ``npvae.parallel``) or
             "reference" (``npvae.reference``'s plain functions and ``ReferenceAdam``: one
@@ -108,10 +108,11 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
     one batch's spike: a loss that is NaN or infinite (at once: it poisons Adam's moments), or
     an epoch whose mean negative ELBO exceeds ``DIVERGED`` (2) times the untrained model's
     (measured before the first step on up to 2,000 training images) when the epoch before it
-    did too and this one is no lower, or when it is the last. A bad epoch that is the first,
-    or lower than the bad one before it, may recover (a large first step often does) and
-    training goes on, but its checkpoint is not written: the file keeps the last good epoch,
-    from which a resumed run replays the same numbers.
+    did too and this one is no lower, or when training ends on it (the last epoch, or early
+    stopping with no good epoch to go back to). A bad epoch that is the first, or lower than
+    the bad one before it, may recover (a large first step often does) and training goes on,
+    but its checkpoint is not written, and early stopping never picks it: the file keeps the
+    last good epoch, from which a resumed run replays the same numbers.
 
     Each record: epoch, lr, beta (the mean of the epoch's steps), train_loss /
     train_reconstruction / train_kl (means over the epoch's batches), with X_val val_loss /
@@ -152,6 +153,7 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
     base_lr = getattr(optimizer, "lr", lr)
     history, start_epoch, best = [], 0, None  # best: the weights of the lowest val_loss
     untrained = None  # the untrained model's negative ELBO: see DIVERGED
+    stopped = False  # by the callback
     if resume:
         meta = restore(model, optimizer, checkpoint_path)
         history, start_epoch = meta["history"], meta["epoch"]
@@ -173,8 +175,8 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
     if untrained is None:
         untrained = untrained_loss(model, X_train, y_train, binarize_mode, batch)
     for epoch in range(start_epoch, epochs):
-        if patience is not None and epochs_without_progress(history) >= patience:
-            break  # a resumed run that had stopped early
+        if patience is not None and epochs_without_progress(history, untrained) >= patience:
+            break  # (also a resumed run that had stopped early)
         began = time.perf_counter()
         if schedule is not None:
             optimizer.lr = float(schedule(epoch, epochs, base_lr, history))
@@ -218,7 +220,7 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
         record["seconds"] = time.perf_counter() - began
         history.append(record)
         bad = is_bad(record, untrained)
-        if patience is not None and epochs_without_progress(history) == 0:
+        if patience is not None and not bad and not epochs_without_progress(history, untrained):
             best = model.params.vector.copy()
         if checkpoint_path is not None and not bad:
             state = {"untrained_loss": untrained}
@@ -226,14 +228,15 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
                 state["last_params"] = model.params.vector
             save_checkpoint(checkpoint_path, model, optimizer, epoch + 1, history, train_config,
                             params=best, fit_arrays=state)
-        stop = callback is not None and callback(record, model) is True
-        last = stop or epoch + 1 == epochs
-        if bad and (last or not_recovering(history, untrained)):
-            raise diverged(history, checkpoint_path, untrained, last)
-        if stop:
-            break
+        stopped = callback is not None and callback(record, model) is True
+        if stopped:
+            break  # the caller's stop, bad epoch or not
+        if bad and not_recovering(history, untrained):
+            raise diverged(history, checkpoint_path, untrained, last=False)
     if best is not None:
-        model.params.vector[...] = best
+        model.params.vector[...] = best  # early stopping: the best good epoch's weights
+    elif history and not stopped and is_bad(history[-1], untrained):  # ends on a bad model
+        raise diverged(history, checkpoint_path, untrained, last=True)
     return history
 
 
@@ -262,9 +265,11 @@ def training_engine(model, engine, optimizer, lr):
     return backprop, optimizer or Adam(model.params, lr=lr, work=backprop.spare)
 
 
-def epochs_without_progress(history):
-    """Epochs since the one with the lowest val_loss (0: the last epoch is the best)."""
-    losses = [record.get("val_loss", np.inf) for record in history]
+def epochs_without_progress(history, untrained=None):
+    """Epochs since the one with the lowest val_loss (0: the last epoch is the best); a bad
+    epoch (``is_bad``, given the untrained model's loss) is never the best."""
+    losses = [np.inf if untrained is not None and is_bad(record, untrained)
+              else record.get("val_loss", np.inf) for record in history]
     losses = np.where(np.isnan(losses), np.inf, losses)  # a NaN is never the best
     return len(losses) - 1 - int(np.argmin(losses)) if len(losses) else 0
 
@@ -312,8 +317,11 @@ def is_bad(record, untrained):
 
 def kept(history, checkpoint_path, untrained):
     """'; the checkpoint of epoch E is kept': the last epoch whose checkpoint was written."""
+    if not checkpoint_path:
+        return ""
     good = [r["epoch"] for r in history if not is_bad(r, untrained)]
-    return f"; the checkpoint of epoch {good[-1]} is kept" if checkpoint_path and good else ""
+    return (f"; the checkpoint of epoch {good[-1]} is kept" if good else
+            "; no epoch was good enough to write a checkpoint")
 
 
 def not_recovering(history, untrained):
@@ -323,11 +331,12 @@ def not_recovering(history, untrained):
 
 
 def diverged(history, checkpoint_path, untrained, last):
-    """The TrainingDiverged error for a bad last epoch, or two bad epochs without a fall."""
+    """The TrainingDiverged error for a run that ends on a bad epoch (``last``), or for two
+    bad epochs without a fall."""
     bad = history[-1:] if last and not not_recovering(history, untrained) else history[-2:]
     epochs = " and ".join(str(r["epoch"]) for r in bad)
     losses = ", ".join(f"{r['train_loss']:.4g}" for r in bad)
-    how = "at the last epoch" if len(bad) == 1 else "and did not fall"
+    how = "when training ended" if len(bad) == 1 else "and did not fall"
     return TrainingDiverged(
         f"training diverged: the mean negative ELBO of epoch{'s' * (len(bad) > 1)} {epochs} "
         f"({losses} nats per example) is above {limit(untrained):.4g}, {DIVERGED} times the "

@@ -18,7 +18,7 @@ from .disentangling_commands import build_model, fill_model_defaults
 from .evaluation import evaluate, kl_per_dimension, optimal_gaussian_std
 from .runs import (Terminated, TrainConfig, data_units, labels_for, run_data, save_figure,
                    saved_config, write_history)
-from .train import fit, test_targets
+from .train import TrainingDiverged, epochs_without_progress, fit, test_targets
 from .vae import VAE
 
 
@@ -168,6 +168,9 @@ def train(args):
                       y_train=data.y_train, engine=config.engine, X_val=X_val, y_val=y_val,
                       patience=config.patience, lr_schedule=config.lr_schedule,
                       kl_cycles=config.kl_cycles)
+    except TrainingDiverged as error:  # (--resume would take the same steps again)
+        raise TrainingDiverged(f"{error} (in a new run: --resume would repeat the same "
+                               "steps)") from None
     except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (Terminated)
         how = "terminated" if isinstance(stop, Terminated) else "interrupted"
         if checkpoint.exists():
@@ -180,8 +183,11 @@ def train(args):
         return 143 if isinstance(stop, Terminated) else 130
     if not history:
         return 0
+    untrained = float(read_checkpoint(checkpoint)[0]["fit_arrays"].get("untrained_loss", np.inf))
+    kept = history[-1]  # the model's epoch (with early stopping, the best that was not bad)
     if config.patience is not None:
-        print(early_stopping_line(history, config))
+        kept = history[-1 - epochs_without_progress(history, untrained)]
+        print(early_stopping_line(history, config, kept))
     X_test = test_targets(data.X_test, config.binarize)
     y_test = labels_for(model, data.y_test)
     test = evaluate(model, X_test, y=y_test)  # the test set, once, at the end
@@ -193,15 +199,14 @@ def train(args):
           + data_units(test["loss"], standardizer))
     line, warning = collapse_report(kl_per_dimension(model, X_test, y=y_test), config)
     print(line)
-    untrained = float(read_checkpoint(checkpoint)[0]["fit_arrays"].get("untrained_loss", np.inf))
-    worse = history[-1]["train_loss"] > WORSE_THAN_UNTRAINED * untrained
+    worse = kept["train_loss"] > untrained + WORSE_THAN_UNTRAINED * max(abs(untrained), 1.0)
     if model.nll.params:  # a learned standard deviation of p(x | z), beside its optimum
         print(learned_std_line(model, X_test, y_test, hint=not worse))
     if worse:  # not divergence by fit's rule, but nothing learnt either
-        warning = (f"the last epoch's mean negative ELBO, {history[-1]['train_loss']:.4g} nats "
-                   f"per example, is worse than the untrained model's {untrained:.4g}: the "
-                   "learning rate is probably too large (or, if the loss barely moved, too "
-                   "small)")
+        warning = (f"the model's epoch ({kept['epoch']}) had a mean negative ELBO of "
+                   f"{kept['train_loss']:.4g} nats per example, worse than the untrained "
+                   f"model's {untrained:.4g}: the learning rate is probably too large (or, if "
+                   "the loss barely moved, too small)")
     if warning:
         print(f"npvae train: warning: {warning}", file=sys.stderr)
     shown = (lambda X: X) if standardizer is None else standardizer.inverse
@@ -238,9 +243,10 @@ def describe_run(config, model, data, X_val, out):
             f"parameters; run folder {out}")
 
 
-# A run whose last epoch is this much worse than the untrained model ends with a warning (the
-# two are measured with different noise: a model that learnt nothing sits within 1% of it).
-WORSE_THAN_UNTRAINED = 1.05
+# A run whose model is worse than the untrained one by more than this share of its loss ends
+# with a warning (the two are measured with different noise: a model that learnt nothing sits
+# within 1% of it).
+WORSE_THAN_UNTRAINED = 0.05
 
 
 def learned_std_line(model, X, y, hint=True):
@@ -276,12 +282,13 @@ def epoch_line(record, config):
     return line + f"  {record['seconds']:.1f} s"
 
 
-def early_stopping_line(history, config):
-    """What early stopping did: where it stopped, and which epoch's weights the model has."""
-    best = min(history, key=lambda record: record["val_loss"])
+def early_stopping_line(history, config, best):
+    """What early stopping did: where it stopped, and which epoch's weights the model has
+    (``best``, its record: the lowest validation loss of an epoch that was not bad)."""
     last = history[-1]["epoch"]
-    stopped = (f"stopped after epoch {last}: {config.patience} epochs without a lower "
-               "validation loss" if last < config.epochs else f"trained all {last} epochs")
+    stopped = (f"stopped after epoch {last}: {config.patience} epoch"
+               f"{'s' * (config.patience != 1)} without a lower validation loss"
+               if last < config.epochs else f"trained all {last} epochs")
     return (f"early stopping: {stopped}; the model is epoch {best['epoch']}'s (validation loss "
             f"{best['val_loss']:.3f}, the lowest)")
 

@@ -104,6 +104,21 @@ def test_per_example_never_overwrites_the_runs_own_files(trained, cli, tmp_path)
                              str(trained / name))
         assert_one_line_error(status, err, "exists and is not a table")
         assert (trained / name).read_bytes() == before
+    mine = {"mine.csv": "index,name,salary\n0,alice,100\n", "set.csv": "set,index,comment\n"}
+    for name, text in mine.items():  # a table of the user's, whatever its first column
+        (tmp_path / name).write_text(text)
+        status, _, err = cli("latent", "--run", str(trained), "--per-example",
+                             str(tmp_path / name))
+        assert_one_line_error(status, err, "exists and is not a table")
+        assert (tmp_path / name).read_text() == text
+    np.savez(tmp_path / "mine.npz", index=np.arange(3), secret=np.ones(3))
+    status, _, err = cli("latent", "--run", str(trained), "--per-example",
+                         str(tmp_path / "mine.npz"))
+    assert_one_line_error(status, err, "exists and is not a table")
+    (tmp_path / "link.csv").symlink_to(tmp_path / "elsewhere.csv")
+    status, _, err = cli("latent", "--run", str(trained), "--per-example",
+                         str(tmp_path / "link.csv"))
+    assert_one_line_error(status, err, "is a symbolic link")
     table = tmp_path / "again.npz"  # but an earlier --per-example's table may be written again
     for _ in range(2):
         status, _, err = cli("latent", "--run", str(trained), "--per-example", str(table))
@@ -294,6 +309,19 @@ def test_anomaly_against_another_data_set(trained, cli, tmp_path):
     assert results["reconstruction"]["auroc"] > 0.9 and results["complexity"]["auroc"] > 0.9
     assert results["neg_elbo"]["auroc"] > 0.5  # white squares are far from any digit
     assert (trained / "ood.png").stat().st_size > 1000
+
+
+def test_a_gaussian_run_says_which_ood_scores_it_has(cli, tmp_path):
+    run = tmp_path / "run"
+    cli("train", "--dataset", "digits", "--likelihood", "gaussian", "--hidden", "16",
+        "--latent-dim", "2", "--epochs", "1", "--quiet", "--out", str(run))
+    folder = write_t10k(tmp_path / "light", np.full((10, 8, 8), 255))
+    status, out, _ = cli("anomaly", "--run", str(run), "--ood-data-dir", folder, "--iwae-k", "2")
+    assert status == 0 and "code lengths: not computed (a Gaussian likelihood is a density" in out
+    assert "complexity = code_length" not in out
+    summary = json.loads((run / "ood.json").read_text())
+    assert summary["images_coded"] == "none (Gaussian likelihood)"
+    assert list(summary["scores"]) == ["neg_elbo", "iwae", "reconstruction", "compressed"]
 
 
 def test_anomaly_against_its_own_test_set_is_chance(trained, cli):

@@ -224,6 +224,36 @@ def test_a_first_epoch_that_blows_up_and_recovers_is_not_divergence(tmp_path):
         fit(VAE(64, (400, 400), 20, random_state=0), X, epochs=1, lr=0.05)
 
 
+def test_early_stopping_never_keeps_a_bad_epoch(tmp_path):
+    """Three good epochs at lr 1e-3, then lr 1: epoch 4 is bad (1e13 nats). Early stopping
+    (patience 1) goes back to epoch 3, the checkpoint holds epoch 3's weights, and nothing
+    raises. With every epoch bad (lr 0.2) there is no good epoch to go back to: divergence, and
+    no checkpoint."""
+    from npvae.checkpoint import load_model
+    data = load_digits_split()
+    X, X_val = data.X_train[:1200], data.X_train[1200:]
+    path = tmp_path / "checkpoint.npz"
+    model = VAE(64, (400, 400), 20, random_state=0)
+    history = fit(model, X, epochs=8, X_val=X_val, patience=1, checkpoint_path=path,
+                  lr_schedule=lambda epoch, *_: 1e-3 if epoch < 3 else 1.0)
+    assert len(history) == 4 and history[3]["train_loss"] > 1e6
+    assert evaluate(model, X_val)["loss"] == pytest.approx(history[2]["val_loss"], rel=1e-6)
+    assert np.array_equal(load_model(path)[0].params.vector, model.params.vector)
+    with pytest.raises(TrainingDiverged, match="epoch 2 .* when training ended; no epoch was good "
+                       "enough to write a checkpoint"):
+        fit(VAE(64, (400, 400), 20, random_state=0), X, epochs=10, lr=0.2, X_val=X_val,
+            patience=1, checkpoint_path=tmp_path / "none.npz")
+    assert not (tmp_path / "none.npz").exists()
+
+
+def test_a_callback_may_stop_on_a_bad_epoch():
+    """The caller's stop is the caller's: fit returns the history, bad epoch and all."""
+    X = load_digits_split().X_train
+    history = fit(VAE(64, (400, 400), 20, random_state=0), X, epochs=10, lr=0.05,
+                  callback=lambda record, model: True)
+    assert len(history) == 1 and history[0]["train_loss"] > 1e6
+
+
 def test_a_slow_learner_is_not_divergence():
     """lr 1e-8 barely moves: the epochs' losses sit at the untrained model's, above it by the
     noise (the two are measured with different draws)."""
