@@ -18,7 +18,7 @@ from .checks import (BROKEN, EXERCISES, Section, broken, judge, report, standard
                      user_layer_rows)
 from .data import load_dataset
 from .disentangling_commands import disentanglement_report
-from .evaluation import (active_units, iwae_nll_per_example, kl_per_dimension,
+from .evaluation import (active_units, elbo_summary, iwae_nll_per_example, kl_per_dimension,
                          per_example_elbo)
 from .runs import (MAX_COLUMNS, MAX_IMAGES, MAX_ROWS, check_at_most, check_per_example_path,
                    data_units, display, labels_for, latent_columns, open_run, run_data,
@@ -155,9 +155,8 @@ def evaluate_run(args):
     data = load_dataset(config.dataset, config.data_dir)  # (once: its factors, if it has them)
     X_test, y_test = test_set(config)
     y = labels_for(model, y_test)
-    rec, kl = per_example_elbo(model, X_test, random_state=args.seed, y=y)  # (as evaluate)
-    result = {"loss": float(rec.mean() + kl.mean()), "reconstruction": float(rec.mean()),
-              "kl": float(kl.mean())}
+    rec, kl = per_example_elbo(model, X_test, random_state=args.seed, y=y)
+    result = elbo_summary(rec, kl)  # evaluate's numbers, with the rows kept
     columns = {"index": np.arange(len(X_test)), "label": y_test, "neg_elbo": rec + kl,
                "reconstruction": rec, "kl": kl}
     standardizer = run_data(config, data).standardizer if config.standardize else None

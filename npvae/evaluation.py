@@ -37,7 +37,11 @@ def evaluate(model, X, batch_size=1000, random_state=0, y=None):
     epoch to epoch compare the model, not the noise). ``loss`` is the negative ELBO whatever the
     model's beta (and free bits): reconstruction + KL.
     """
-    rec, kl = per_example_elbo(model, X, batch_size, random_state, y)
+    return elbo_summary(*per_example_elbo(model, X, batch_size, random_state, y))
+
+
+def elbo_summary(rec, kl):
+    """``evaluate``'s dict from the per-example parts (N,) of ``per_example_elbo``."""
     return {"loss": float(rec.mean() + kl.mean()), "reconstruction": float(rec.mean()),
             "kl": float(kl.mean())}
 
@@ -136,11 +140,7 @@ def optimal_gaussian_std(model, X, per_dim=False, batch_size=1000, random_state=
     X = model.check_input(X)
     y = _labels(model, y, len(X))
     squares = np.zeros(X.shape[1])  # float64 sums over the examples, (D,)
-    for part in _batches(len(X), batch_size):
-        labels = None if y is None else y[part]
-        mu, logvar = model.encode(X[part], labels)
-        eps = rng.standard_normal(mu.shape, dtype=model.dtype)
-        mean = model.decode(reparameterize(mu, logvar, eps), labels)
+    for part, _, _, _, mean in _posterior_draws(model, X, y, 1, batch_size, rng):
         squares += ((X[part] - mean) ** 2).sum(axis=0, dtype=np.float64)
     mean_square = squares / len(X)
     return np.sqrt(mean_square) if per_dim else float(np.sqrt(mean_square.mean()))

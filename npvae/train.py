@@ -265,11 +265,11 @@ def training_engine(model, engine, optimizer, lr):
     return backprop, optimizer or Adam(model.params, lr=lr, work=backprop.spare)
 
 
-def epochs_without_progress(history, untrained=None):
+def epochs_without_progress(history, untrained):
     """Epochs since the one with the lowest val_loss (0: the last epoch is the best); a bad
     epoch (``is_bad``, given the untrained model's loss) is never the best."""
-    losses = [np.inf if untrained is not None and is_bad(record, untrained)
-              else record.get("val_loss", np.inf) for record in history]
+    losses = [np.inf if is_bad(record, untrained) else record.get("val_loss", np.inf)
+              for record in history]
     losses = np.where(np.isnan(losses), np.inf, losses)  # a NaN is never the best
     return len(losses) - 1 - int(np.argmin(losses)) if len(losses) else 0
 
@@ -302,10 +302,11 @@ def untrained_loss(model, X_train, y_train, binarize_mode, work, rows=2000):
     return total / len(picked)
 
 
-def limit(untrained):
-    """The worst mean negative ELBO of an epoch that is not bad: DIVERGED times the untrained
-    model's U, or for U < 1 (a Gaussian density can give U < 0) U + (DIVERGED - 1) max(|U|, 1)."""
-    return untrained + (DIVERGED - 1) * max(abs(untrained), 1.0)
+def limit(untrained, excess=DIVERGED - 1):
+    """The worst mean negative ELBO of an epoch that is not bad: U + excess max(|U|, 1) for the
+    untrained model's U, DIVERGED times U by default (the max: a Gaussian density can give
+    U < 1, even U < 0)."""
+    return untrained + excess * max(abs(untrained), 1.0)
 
 
 def is_bad(record, untrained):

@@ -18,7 +18,7 @@ from .disentangling_commands import build_model, fill_model_defaults
 from .evaluation import evaluate, kl_per_dimension, optimal_gaussian_std
 from .runs import (Terminated, TrainConfig, data_units, labels_for, run_data, save_figure,
                    saved_config, write_history)
-from .train import TrainingDiverged, epochs_without_progress, fit, test_targets
+from .train import TrainingDiverged, epochs_without_progress, fit, limit, test_targets
 from .vae import VAE
 
 
@@ -199,7 +199,7 @@ def train(args):
           + data_units(test["loss"], standardizer))
     line, warning = collapse_report(kl_per_dimension(model, X_test, y=y_test), config)
     print(line)
-    worse = kept["train_loss"] > untrained + WORSE_THAN_UNTRAINED * max(abs(untrained), 1.0)
+    worse = kept["train_loss"] > limit(untrained, WORSE_THAN_UNTRAINED)
     if model.nll.params:  # a learned standard deviation of p(x | z), beside its optimum
         print(learned_std_line(model, X_test, y_test, hint=not worse))
     if worse:  # not divergence by fit's rule, but nothing learnt either

@@ -69,6 +69,15 @@ python scripts/anomaly_digits.py
 # Small experiments (issue 21): learned against fixed Gaussian standard deviations on
 # standardised digits (about 2 minutes), and the KL schedules and free bits (about 10 minutes)
 python scripts/gaussian_std.py --out "$OUT/gaussian_std"
+# the learned std after 5 epochs beside its optimum, with the default --log-std-scale and 50;
+# two learning rates whose first epochs blow up and recover (the divergence paragraph)
+npvae train --dataset digits --likelihood gaussian --epochs 5 --quiet --out "$OUT/std-scale10" \
+    | grep -v "^wrote"
+npvae train --dataset digits --likelihood gaussian --epochs 5 --log-std-scale 50 --quiet \
+    --out "$OUT/std-scale50" | grep -v "^wrote"
+npvae train --dataset digits --lr 0.05 --epochs 3 --out "$OUT/lr0.05" | grep "^epoch"
+npvae train --dataset digits --warmup 2 --lr 0.1 --epochs 6 --out "$OUT/warmup-lr0.1" \
+    | grep "^epoch"
 python scripts/kl_schedules.py --out "$OUT/kl"
 
 python scripts/beta_sweep.py --out "$OUT/beta_sweep"
