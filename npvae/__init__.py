@@ -1,15 +1,15 @@
 """npvae: a variational autoencoder written from scratch in NumPy, every gradient by hand."""
 
-from .layers import Dense, ReLU, Sequential, Sigmoid, Tanh
 from . import reference
-from .optim import SGD, Adam
-from .params import Parameters
-from .evaluation import active_units, evaluate, iwae_nll, kl_per_dimension
-from .train import fit
-from .checkpoint import load
-from .vae import VAE, LossParts
-from .tcvae import TCVAE
-from .factorvae import FactorVAE
+from .evaluation.elbo import active_units, evaluate, iwae_nll, kl_per_dimension
+from .models.factorvae import FactorVAE
+from .models.registry import load
+from .models.tcvae import TCVAE
+from .models.vae import VAE, LossParts
+from .nn.layers import Dense, ReLU, Sequential, Sigmoid, Tanh
+from .nn.optim import SGD, Adam
+from .nn.params import Parameters
+from .training.fit import fit
 
 __version__ = "0.1.0"
 
@@ -22,6 +22,6 @@ def __getattr__(name):
     """``npvae.VAETransformer``, imported when first used: it imports scikit-learn, which takes
     a second or two that ``import npvae`` need not pay."""
     if name == "VAETransformer":
-        from .estimator import VAETransformer
+        from .sklearn import VAETransformer
         return VAETransformer
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -24,14 +24,14 @@ Parameters live in a dict keyed by the names ``npvae.VAE.named_parameters()`` yi
 ``hidden_dims=(400, 400)`` they are "encoder.0.W", "encoder.0.b", "encoder.2.W", "encoder.2.b",
 "mu_head.W", "mu_head.b", "logvar_head.W", "logvar_head.b", "decoder.0.W", "decoder.0.b",
 "decoder.2.W", "decoder.2.b", "decoder.4.W", "decoder.4.b" (the numbers count the activations
-between the dense layers, as in ``npvae.layers.Sequential``).
+between the dense layers, as in ``npvae.nn.layers.Sequential``).
 
 Shape letters: N batch, D data, H hidden, K latent.
 """
 
 import numpy as np
 
-from .params import check_random_state
+from .utils.validation import check_random_state
 
 # The log-variance is capped here before use, as in the library: exp(30) ~ 1e13 is far beyond any
 # healthy posterior variance and far below overflow, so exp(logvar) stays finite whatever the

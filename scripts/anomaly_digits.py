@@ -15,9 +15,9 @@ from sklearn.metrics import roc_auc_score
 from threadpoolctl import threadpool_limits
 
 from npvae import VAE, Adam, fit
-from npvae.data import load_digits_split
-from npvae.evaluation import anomaly_scores
-from npvae.runs import without_class
+from npvae.cli.run_folder import without_class
+from npvae.data.catalog import load_digits_split
+from npvae.evaluation.elbo import anomaly_scores
 
 
 def held_out_auc(label, epochs, seed):

@@ -36,8 +36,9 @@ import tracemalloc
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from npvae import VAE, FactorVAE, TCVAE, evaluate, fit
-from npvae.data import DataError, load_idx_dir
+from npvae import TCVAE, VAE, FactorVAE, evaluate, fit
+from npvae.data.dataset import DataError
+from npvae.data.mnist import load_idx_dir
 
 SIZES = (784, 400, 400, 20)
 

@@ -27,8 +27,10 @@ import numpy as np  # noqa: E402
 from joblib import Parallel, delayed, parallel_config  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from npvae import VAE, Adam, evaluate, fit, plots  # noqa: E402
-from npvae.data import DATASETS, DataError, load_dataset  # noqa: E402
+from npvae import VAE, Adam, evaluate, fit  # noqa: E402
+from npvae.data.catalog import DATASETS, load_dataset
+from npvae.data.dataset import DataError  # noqa: E402
+from npvae.evaluation import plots  # noqa: E402
 
 
 def train_one(beta, args):

@@ -6,15 +6,15 @@ MIG, test negative ELBO, total correlation, and a latent traversal of each.
                                       [--out runs/disentanglement] [--figures DIR]
 
 Models (the same 1024-256-256-10 networks, Adam 1e-3, batch 128, on ``--dataset sprites``, the
-CPU-sized dSprites of npvae.sprites): VAE (beta 1), beta-VAE (beta 4), beta-TCVAE (beta 6, MSS),
-beta-TCVAE (beta 6, MWS), FactorVAE (gamma --factorvae-gamma, its discriminator --disc-hidden
+CPU-sized dSprites of npvae.data.sprites): VAE (beta 1), beta-VAE (beta 4), beta-TCVAE (beta 6,
+MSS), beta-TCVAE (beta 6, MWS), FactorVAE (gamma --factorvae-gamma, its discriminator --disc-hidden
 trained at --disc-lr; the discriminator's cross-entropy, accuracy and TC estimate of each epoch
 go into results.json and the last epoch's is printed). Each model and seed is one joblib
 job (separate processes), each limited to --blas-threads BLAS threads, as in beta_sweep.py. On the
-test set: MIG (npvae.disentanglement.mig on the posterior means, the shape counted as a factor),
-the negative ELBO (one noise sample per image, npvae.evaluate) and the total correlation of the
-whole test set (npvae.disentanglement.whole_set_decomposition). Writes results.json, one
-traversal figure per model (seed 0) and prints the table (mean and standard deviation over the
+test set: MIG (npvae.evaluation.disentanglement.mig on the posterior means, the shape counted as a
+factor), the negative ELBO (one noise sample per image, npvae.evaluate) and the total correlation of
+the whole test set (npvae.evaluation.disentanglement.whole_set_decomposition). Writes results.json,
+one traversal figure per model (seed 0) and prints the table (mean and standard deviation over the
 seeds); with --figures, copies the traversals there as sprites-traversal-<model>.png. For the
 first seed it also prints the KL term's three parts on the test set, whole-set against the
 training loss's minibatch estimates (MSS and MWS).
@@ -35,13 +35,15 @@ import numpy as np  # noqa: E402
 from joblib import Parallel, delayed  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from npvae import VAE, Adam, FactorVAE, TCVAE, evaluate, fit, plots  # noqa: E402
-from npvae.factorvae import DISCRIMINATOR_LR  # noqa: E402
-from npvae.data import DataError, load_dataset  # noqa: E402
-from npvae.disentangling_commands import traversal  # noqa: E402
-from npvae.disentanglement import (mig, minibatch_decomposition, posterior_means,  # noqa: E402
-                                   varying, whole_set_decomposition)
-from npvae.evaluation import kl_per_dimension  # noqa: E402
+from npvae import TCVAE, VAE, Adam, FactorVAE, evaluate, fit  # noqa: E402
+from npvae.cli.disentangling import traversal  # noqa: E402
+from npvae.data.catalog import load_dataset
+from npvae.data.dataset import DataError  # noqa: E402
+from npvae.evaluation import plots  # noqa: E402
+from npvae.evaluation.disentanglement import (mig, minibatch_decomposition, posterior_means,
+                                              varying, whole_set_decomposition)
+from npvae.evaluation.elbo import kl_per_dimension  # noqa: E402
+from npvae.models.factorvae import DISCRIMINATOR_LR  # noqa: E402
 
 MODELS = {  # name: (class, options)
     "VAE": (VAE, {"beta": 1.0}),

@@ -23,8 +23,8 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from npvae import VAE, Adam, evaluate, fit, kl_per_dimension
-from npvae.data import load_digits_split
-from npvae.evaluation import change_of_variables, per_example_elbo
+from npvae.data.catalog import load_digits_split
+from npvae.evaluation.elbo import change_of_variables, per_example_elbo
 
 
 def standardised_digits():

@@ -5,7 +5,7 @@
 For z ~ N(mu, exp(logvar)) with mu = 1, logvar = 0 and f(z) = z^2, the exact gradients of
 E[f(z)] = mu^2 + exp(logvar) are 2 (mu) and 1 (logvar). Each estimator is computed 2,000 times
 from S fresh samples; the script prints and draws the variance of those estimates against S.
-Both fall as 1/S; the pathwise one starts far lower. See npvae/estimators.py.
+Both fall as 1/S; the pathwise one starts far lower. See npvae/teaching/gradient_estimators.py.
 """
 
 import argparse
@@ -15,9 +15,9 @@ import matplotlib
 matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 
-from npvae import plots  # noqa: E402
-from npvae.checkpoint import atomic_file  # noqa: E402
-from npvae.estimators import pathwise_gradient, score_function_gradient  # noqa: E402
+from npvae.evaluation import plots  # noqa: E402
+from npvae.teaching.gradient_estimators import pathwise_gradient, score_function_gradient  # noqa: E402
+from npvae.utils.files import atomic_file  # noqa: E402
 
 
 def main():

@@ -30,8 +30,8 @@ from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
 from npvae import VAE, Adam, evaluate, fit, iwae_nll, kl_per_dimension
-from npvae.data import load_dataset
-from npvae.train import test_targets
+from npvae.data.catalog import load_dataset
+from npvae.training.fit import test_targets
 
 MODELS = {  # name: (data set, epochs, VAE options, fit options)
     "digits, beta 1": ("digits", 30, {}, {}),

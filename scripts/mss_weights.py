@@ -5,18 +5,18 @@ common code fills them.
 
 Chen et al. (2018, appendix C.2): with M = B - 1, the sample z_i of x_i is scored against the
 batch's posteriors with W[i, i] = 1/N, W[i, (i+1) mod B] = (N - M) / (N M) and 1/M elsewhere
-(``npvae.tcvae.log_importance_weights``). rtqichen/beta-tcvae's ``_log_importance_weight_matrix``
-(copied into pythae's BetaTCVAE and into disentangling-vae) writes them into the flattened matrix
-with a stride of M + 1 = B, the length of a row: the "diagonal" lands in column 0 and the "next
-column" in column 1 of every row, and its fix-up ``W[M - 1, 0]`` gives row M - 1 the stratum
-weight twice, so that row does not sum to 1.
+(``npvae.models.tcvae.log_importance_weights``). rtqichen/beta-tcvae's
+``_log_importance_weight_matrix`` (copied into pythae's BetaTCVAE and into disentangling-vae) writes
+them into the flattened matrix with a stride of M + 1 = B, the length of a row: the "diagonal" lands
+in column 0 and the "next column" in column 1 of every row, and its fix-up ``W[M - 1, 0]`` gives row
+M - 1 the stratum weight twice, so that row does not sum to 1.
 """
 
 import argparse
 
 import numpy as np
 
-from npvae.tcvae import log_importance_weights
+from npvae.models.tcvae import log_importance_weights
 
 
 def common_code_weights(B, N):
@@ -46,7 +46,7 @@ def main():
     M = B - 1
     print(f"B = {B}, N = {N}: 1/N = {1 / N:.4f}, (N - M)/(N M) = {(N - M) / (N * M):.4f}, "
           f"1/M = {1 / M:.4f}")
-    show("the paper's W (npvae.tcvae.log_importance_weights):",
+    show("the paper's W (npvae.models.tcvae.log_importance_weights):",
          np.exp(log_importance_weights(B, N, "mss")))
     show("the common code's W (strides of B over the flattened matrix):",
          common_code_weights(B, N))

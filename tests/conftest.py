@@ -12,7 +12,7 @@ def rng():
 def cli(capsys):
     """Run the command line as a shell would: returns (exit status, stdout, stderr). Usage errors
     end in SystemExit, as from a shell."""
-    from npvae.cli import main
+    from npvae.cli.main import main
 
     def run(*argv):
         try:
@@ -38,7 +38,7 @@ def deepmind_file(tmp_path):
     """A folder with a small file in DeepMind's dSprites format (keys imgs, latents_classes,
     latents_values; its metadata needs pickle): 96 combinations, out of order, some on the CPU
     grid of --dataset sprites and some not."""
-    from npvae.sprites import FILE_NAME, draw
+    from npvae.data.sprites import FILE_NAME, draw
 
     factors = np.array([[s, c, o, x, y] for s in range(3) for c in (0, 5) for o in (0, 4, 5, 8)
                         for x in (0, 3) for y in (0, 2)])[::-1]

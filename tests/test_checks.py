@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from npvae import VAE
-from npvae.checks import BROKEN, kink_note, smallest_relu_input
-from npvae.gradcheck import check_model
+from npvae.teaching.checks import BROKEN, kink_note, smallest_relu_input
+from npvae.teaching.gradcheck import check_model
 
 
 def test_gradcheck_passes_on_npvae(cli):
@@ -127,7 +127,7 @@ def test_a_layer_that_breaks_the_interface_fails(cli, layer_file, change, fragme
 
 
 def test_the_optimizer_check(cli, layer_file):
-    status, out, _ = cli("gradcheck", "--optimizer", "npvae.optim:Adam")
+    status, out, _ = cli("gradcheck", "--optimizer", "npvae.nn.optim:Adam")
     assert status == 0 and "step 2: theta = [0.819696, -1.857215]" in out
     no_correction = """
     import numpy as np

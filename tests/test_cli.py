@@ -3,12 +3,12 @@ from urllib.error import URLError
 
 import numpy as np
 import pytest
+from conftest import assert_one_line_error
 
 import npvae
-from conftest import assert_one_line_error
-from npvae import data
-from npvae.cli import main
-from npvae.data import write_idx
+from npvae.cli.main import main
+from npvae.data import load_digits_split, mnist
+from npvae.data.mnist import write_idx
 
 TRAIN = ["train", "--dataset", "digits", "--hidden", "32", "--latent-dim", "2", "--quiet"]
 
@@ -66,14 +66,14 @@ def test_per_example_scores_and_latents_as_csv_and_npz(trained, cli, tmp_path):
     status, out, _ = cli("latent", "--run", str(trained), "--per-example",
                          str(tmp_path / "latents.npz"))
     assert status == 0
-    model, _ = npvae.checkpoint.load_model(trained / "checkpoint.npz")
-    X_test = data.load_digits_split().X_test
+    model, _ = npvae.models.registry.load_model(trained / "checkpoint.npz")
+    X_test = load_digits_split().X_test
     mu, logvar = model.encode(X_test)
     with np.load(tmp_path / "latents.npz") as f:  # (allow_pickle is False by default)
         assert f.files == ["index", "label", "mu_0", "mu_1", "logvar_0", "logvar_1"]
         np.testing.assert_array_equal(np.column_stack([f["mu_0"], f["mu_1"]]), mu)
         np.testing.assert_array_equal(f["logvar_1"], logvar[:, 1])
-        np.testing.assert_array_equal(f["label"], data.load_digits_split().y_test)
+        np.testing.assert_array_equal(f["label"], load_digits_split().y_test)
     status, _, _ = cli("anomaly", "--run", str(trained), "--per-example",
                        str(tmp_path / "anomaly.csv"))
     with open(tmp_path / "anomaly.csv") as f:
@@ -186,7 +186,7 @@ def test_a_file_where_a_folder_is_expected(tmp_path, cli):
 def offline(tmp_path, monkeypatch):
     def fetch(name, **kwargs):
         raise URLError("[Errno -2] Name or service not known")
-    monkeypatch.setattr(data, "fetch_openml", fetch)
+    monkeypatch.setattr(mnist, "fetch_openml", fetch)
     monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path / "sklearn"))
 
 
@@ -356,7 +356,7 @@ def test_bad_out_of_distribution_sets(trained, cli, tmp_path, argv, fragment):
 def test_offline_mnist_as_the_other_data_set(trained, cli, tmp_path, monkeypatch):
     def fetch(name, **kwargs):
         raise URLError("[Errno -2] Name or service not known")
-    monkeypatch.setattr(data, "fetch_openml", fetch)
+    monkeypatch.setattr(mnist, "fetch_openml", fetch)
     monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path / "sklearn"))
     status, _, err = cli("anomaly", "--run", str(trained), "--ood-dataset", "mnist")
     assert_one_line_error(status, err, "mnist could not be downloaded")
@@ -406,7 +406,7 @@ def test_train_with_the_reference_engine(tmp_path, cli):
     assert not (tmp_path / "no").exists()
 
 
-# ---- a researcher's experiments from the command line (issue 21) -----------------------------
+# ---- a researcher's experiments from the command line -----------------------------
 
 def test_an_asymmetric_run_with_validation_early_stopping_and_schedules(tmp_path, cli):
     folder = tmp_path / "run"
@@ -490,7 +490,7 @@ def test_evaluate_json_and_its_thresholds(trained, cli):
 
 
 def test_the_loss_figure_draws_the_parts_and_beta(trained):
-    from npvae import plots
+    from npvae.evaluation import plots
 
     history = json.loads((trained / "history.json").read_text())
     fig = plots.loss_curves(history)

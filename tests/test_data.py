@@ -7,11 +7,13 @@ from urllib.error import HTTPError, URLError
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from npvae import data
-from npvae.data import (DataError, binarize, load_digits_split, load_idx_dir, load_idx_test,
-                        read_idx, write_idx)
+from npvae.data import mnist
+from npvae.data.catalog import load_digits_split
+from npvae.data.dataset import DataError, binarize
+from npvae.data.mnist import load_idx_dir, load_idx_test, read_idx, write_idx
 
 
 def fake_openml(calls):
@@ -30,8 +32,8 @@ def fake_openml(calls):
 def test_load_openml_scales_splits_and_caches(tmp_path, monkeypatch):
     calls = []
     fetch, pixels = fake_openml(calls)
-    monkeypatch.setattr(data, "fetch_openml", fetch)
-    d = data.load_openml("mnist", data_home=tmp_path)
+    monkeypatch.setattr(mnist, "fetch_openml", fetch)
+    d = mnist.load_openml("mnist", data_home=tmp_path)
     assert calls[0][0] == "mnist_784" and calls[0][1]["as_frame"] is False
     assert calls[0][1]["parser"] == "liac-arff"  # needs no pandas
     assert d.X_train.shape == (60_000, 784) and d.X_test.shape == (10_000, 784)
@@ -44,24 +46,24 @@ def test_load_openml_scales_splits_and_caches(tmp_path, monkeypatch):
 
     def offline(name, **kwargs):
         raise AssertionError("the cache should have been used")
-    monkeypatch.setattr(data, "fetch_openml", offline)
-    again = data.load_openml("mnist", data_home=tmp_path)
+    monkeypatch.setattr(mnist, "fetch_openml", offline)
+    again = mnist.load_openml("mnist", data_home=tmp_path)
     assert np.array_equal(again.X_train, d.X_train) and np.array_equal(again.y_test, d.y_test)
 
 
 def test_fashion_mnist_has_its_openml_name(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(data, "fetch_openml", fake_openml(calls)[0])
-    data.load_openml("fashion-mnist", data_home=tmp_path)
+    monkeypatch.setattr(mnist, "fetch_openml", fake_openml(calls)[0])
+    mnist.load_openml("fashion-mnist", data_home=tmp_path)
     assert calls[0][0] == "Fashion-MNIST"
 
 
 def test_no_network_gives_one_clear_message_and_writes_nothing(tmp_path, monkeypatch):
     def fetch(name, **kwargs):
         raise URLError("[Errno -2] Name or service not known")
-    monkeypatch.setattr(data, "fetch_openml", fetch)
+    monkeypatch.setattr(mnist, "fetch_openml", fetch)
     with pytest.raises(DataError) as info:
-        data.load_openml("mnist", data_home=tmp_path)
+        mnist.load_openml("mnist", data_home=tmp_path)
     message = str(info.value)
     assert "mnist could not be downloaded" in message
     assert "--dataset digits" in message and "--data-dir" in message
@@ -227,9 +229,9 @@ def test_the_real_fetch_openml_against_a_fake_openml(tmp_path, monkeypatch):
     from sklearn.datasets import _openml
     urlopen, pixels, labels, requested = fake_openml_site(n_rows=12)
     monkeypatch.setattr(_openml, "urlopen", urlopen)
-    monkeypatch.setattr(data, "OPENML_SIZE", 12)
-    monkeypatch.setattr(data, "N_TRAIN", 9)
-    d = data.load_openml("mnist", data_home=tmp_path)
+    monkeypatch.setattr(mnist, "OPENML_SIZE", 12)
+    monkeypatch.setattr(mnist, "N_TRAIN", 9)
+    d = mnist.load_openml("mnist", data_home=tmp_path)
     assert requested[-1].endswith("mnist_784.arff")
     assert d.X_train.shape == (9, 784) and d.X_test.shape == (3, 784)
     assert d.X_train.dtype == np.float32 and d.y_train.dtype == np.int64

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import sklearn.metrics
 
-from npvae import VAE, TCVAE, fit
-from npvae.data import load_digits_split
-from npvae.disentanglement import (mig, minibatch_decomposition, mutual_information,
-                                   whole_set_decomposition)
-from npvae.tcvae import log_normal
+from npvae import TCVAE, VAE, fit
+from npvae.data.catalog import load_digits_split
+from npvae.evaluation.disentanglement import (mig, minibatch_decomposition, mutual_information,
+                                              whole_set_decomposition)
+from npvae.models.tcvae import log_normal
 
 
 def disentanglement_lib_mig(mus_train, ys_train, num_bins=20):

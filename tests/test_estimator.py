@@ -13,7 +13,7 @@ from sklearn.utils import estimator_checks
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from npvae import VAETransformer, fit
-from npvae.estimator import example_noise
+from npvae.sklearn import example_noise
 
 SMALL = dict(hidden_dims=(16,), latent_dim=2, likelihood="gaussian", epochs=2)
 

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-from npvae.estimators import kl_monte_carlo, pathwise_gradient, score_function_gradient
-from npvae.losses import kl_normal
+from npvae.nn.losses import kl_normal
+from npvae.teaching.gradient_estimators import (kl_monte_carlo, pathwise_gradient,
+                                                score_function_gradient)
 
 
 @pytest.mark.parametrize("mu, logvar", [(1.0, 0.0), (-0.5, 1.2)])

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 
 from npvae import VAE, active_units, fit, iwae_nll, kl_per_dimension
-from npvae.data import load_digits_split
-from npvae.evaluation import (anomaly_scores, change_of_variables, evaluate, iwae_nll_per_example,
-                              predictive_moments)
-from npvae.vae import reparameterize
+from npvae.data.catalog import load_digits_split
+from npvae.evaluation.elbo import (anomaly_scores, change_of_variables, evaluate,
+                                   iwae_nll_per_example, predictive_moments)
+from npvae.models.vae import reparameterize
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from npvae.checks import EXERCISES
+from npvae.teaching.checks import EXERCISES
 
 ANSWERS = Path(__file__).parent / "answers"
 
@@ -68,7 +68,7 @@ def test_a_wrong_answer_fails_with_its_reason(cli, exercise, answer, reason):
 
 
 def test_npvaes_own_adam_is_a_right_answer(cli):
-    assert cli("gradcheck", "--exercise", "adam", "npvae.optim:Adam")[0] == 0
+    assert cli("gradcheck", "--exercise", "adam", "npvae.nn.optim:Adam")[0] == 0
 
 
 @pytest.fixture

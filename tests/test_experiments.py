@@ -1,4 +1,4 @@
-"""What a researcher's small experiment needs from the library (issue 21): an encoder and a
+"""What a researcher's small experiment needs from the library: an encoder and a
 decoder of different shapes, validation and early stopping, learning-rate and KL schedules,
 callbacks that stop, a learned Gaussian standard deviation, free bits, save and load."""
 
@@ -10,13 +10,15 @@ import numpy as np
 import pytest
 
 import npvae
-from npvae import VAE, TCVAE, fit
-from npvae.checkpoint import load_model, read_checkpoint, save_npz_atomically
-from npvae.coupled import CoupledParallel
-from npvae.data import load_digits_split
-from npvae.evaluation import evaluate, kl_per_dimension
-from npvae.losses import LOG_STD_MIN, LOG_STD_SCALE, GaussianNLL
-from npvae.schedules import ReduceOnPlateau
+from npvae import TCVAE, VAE, fit
+from npvae.data.catalog import load_digits_split
+from npvae.evaluation.elbo import evaluate, kl_per_dimension
+from npvae.models.registry import load_model
+from npvae.nn.checkpoint import read_checkpoint
+from npvae.nn.losses import LOG_STD_MIN, LOG_STD_SCALE, GaussianNLL
+from npvae.training.parallel import CoupledParallel
+from npvae.training.schedules import ReduceOnPlateau
+from npvae.utils.files import save_npz_atomically
 
 
 @pytest.fixture(scope="module")
@@ -239,7 +241,7 @@ def test_a_learned_std_stays_finite_where_the_data_are_constant(rng):
 def test_the_log_std_scale_is_an_option_with_exact_gradients(digits, rng):
     """The stored parameter is log s / log_std_scale: a larger scale moves s faster under Adam,
     and the gradient check (its step scaled the same way) still holds."""
-    from npvae.gradcheck import check_model
+    from npvae.teaching.gradcheck import check_model
     model = VAE(12, (8,), 3, likelihood="gaussian", log_std_scale=40, dtype=np.float64,
                 random_state=0, activation="tanh")
     assert model.nll.scale == 40 and model.config()["log_std_scale"] == 40
@@ -261,7 +263,7 @@ def test_the_log_std_scale_is_an_option_with_exact_gradients(digits, rng):
 
 
 def test_the_optimal_std_is_the_root_mean_squared_error_and_minimises_the_loss(digits):
-    from npvae.evaluation import optimal_gaussian_std
+    from npvae.evaluation.elbo import optimal_gaussian_std
     model = VAE(64, (32,), 4, likelihood="gaussian", dtype=np.float64, random_state=0)
     fit(model, digits.X_train, epochs=3, batch_size=128)
     X = digits.X_test.astype(np.float64)
@@ -328,7 +330,7 @@ def test_a_checkpoint_from_before_these_options_still_loads(digits, tmp_path):
 
 def test_a_users_own_optimizer_keeps_the_two_core_engine(digits, monkeypatch):
     from npvae import SGD
-    from npvae.parallel import DataParallel
+    from npvae.training.parallel import DataParallel
 
     engines = []
     real = DataParallel.__init__

@@ -5,12 +5,13 @@ import numpy as np
 import pytest
 
 from npvae import FactorVAE, fit
-from npvae.checkpoint import CheckpointError, load_model
-from npvae.checks import away_from_kink
-from npvae.coupled import CoupledParallel
-from npvae.data import load_digits_split
-from npvae.discriminator import Discriminator, LeakyReLU, permute_dims
-from npvae.gradcheck import check_array, check_layer, check_model, resolvable_floor
+from npvae.data.catalog import load_digits_split
+from npvae.models.discriminator import Discriminator, LeakyReLU, permute_dims
+from npvae.models.registry import load_model
+from npvae.nn.checkpoint import CheckpointError
+from npvae.teaching.checks import away_from_kink
+from npvae.teaching.gradcheck import check_array, check_layer, check_model, resolvable_floor
+from npvae.training.parallel import CoupledParallel
 
 
 def test_leaky_relu_forward_and_backward(rng):
@@ -157,7 +158,7 @@ def test_model_flags_that_do_not_fit_are_one_line_errors(flags, message, cli, tm
 
 
 def test_the_discriminator_learning_rate_is_an_option_and_old_files_keep_theirs(tmp_path):
-    from npvae.checkpoint import model_from_config
+    from npvae.models.registry import model_from_config
     model = FactorVAE(10, (7,), 3, discriminator_lr=5e-3, random_state=0)
     assert model.discriminator_optimizer.lr == 5e-3 and model.config()["discriminator_lr"] == 5e-3
     path = tmp_path / "model.npz"
@@ -225,7 +226,7 @@ def test_the_command_line_sets_the_discriminator(tmp_path, cli):
 
 
 def test_a_factorvae_run_from_before_the_options_resumes_as_it_trained(tmp_path, cli):
-    from npvae.runs import saved_config
+    from npvae.cli.run_folder import saved_config
     run = tmp_path / "run"
     cli("train", "--dataset", "digits", "--hidden", "16", "--latent-dim", "2", "--model",
         "factorvae", "--epochs", "1", "--quiet", "--out", str(run))

@@ -1,6 +1,6 @@
 import numpy as np
 
-from npvae.gradcheck import check_array, format_report, numerical_gradient, rel_error
+from npvae.teaching.gradcheck import check_array, format_report, numerical_gradient, rel_error
 
 
 def test_numerical_gradient_of_a_known_function():

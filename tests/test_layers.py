@@ -1,10 +1,11 @@
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from npvae.checks import away_from_kink
-from npvae.gradcheck import check_layer
-from npvae.layers import Dense, ReLU, Sequential, Sigmoid, Tanh, mlp
+from npvae.nn.layers import Dense, ReLU, Sequential, Sigmoid, Tanh, mlp
+from npvae.teaching.checks import away_from_kink
+from npvae.teaching.gradcheck import check_layer
 
 
 def assert_layer_passes(layer, x):

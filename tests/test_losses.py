@@ -1,11 +1,12 @@
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from npvae.gradcheck import numerical_gradient, rel_error
-from npvae.losses import BernoulliNLL, GaussianNLL, kl_normal
-from npvae.vae import reparameterize, reparameterize_backward
+from npvae.models.vae import reparameterize, reparameterize_backward
+from npvae.nn.losses import BernoulliNLL, GaussianNLL, kl_normal
+from npvae.teaching.gradcheck import numerical_gradient, rel_error
 
 
 def test_kl_is_zero_at_the_prior():

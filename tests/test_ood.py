@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 from npvae import VAE, fit
-from npvae.data import load_digits_split
-from npvae.evaluation import anomaly_scores, iwae_nll_per_example
-from npvae.ood import SCORES, compressed_bits, detection_metrics, eight_bit_nll, ood_scores
+from npvae.data.catalog import load_digits_split
+from npvae.evaluation.elbo import anomaly_scores, iwae_nll_per_example
+from npvae.evaluation.ood import (SCORES, compressed_bits, detection_metrics, eight_bit_nll,
+                                  ood_scores)
 
 
 def test_metrics_of_scores_worked_out_by_hand():
@@ -150,7 +151,7 @@ def test_ood_scores_are_the_library_scores(without_ones):
 
 def test_a_binarized_model_codes_binary_images(without_ones):
     model, X, _ = without_ones
-    from npvae.data import binarize
+    from npvae.data.dataset import binarize
     B = binarize(X[:30], random_state=0)
     scores = ood_scores(model, B, k=5, binary=True)
     nll = iwae_nll_per_example(model, B, 5)

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from npvae import SGD, Adam, Dense, Parameters, optim
+from npvae import SGD, Adam, Dense, Parameters
+from npvae.nn import optim
 
 
 def two_parameters(values):

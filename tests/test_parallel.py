@@ -3,7 +3,7 @@ import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from npvae import VAE, Parameters
-from npvae.parallel import DataParallel
+from npvae.training.parallel import DataParallel
 
 
 def blas_threads():

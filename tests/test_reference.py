@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from npvae import VAE, Adam, reference
-from npvae.checks import away_from_kink
-from npvae.gradcheck import numerical_gradient, rel_error
+from npvae.teaching.checks import away_from_kink
+from npvae.teaching.gradcheck import numerical_gradient, rel_error
 
 
 def model_and_params(hidden_dims, rng, dtype=np.float64, beta=1.0):

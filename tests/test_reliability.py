@@ -12,13 +12,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import assert_one_line_error
+
 from npvae import VAE, Adam, evaluate, fit
-from npvae.checkpoint import CheckpointError, load_model, save_checkpoint
-from npvae.cli import one_line_warning
-from npvae.data import DataError, load_digits_split, read_idx, write_idx
-from npvae.train import TrainingDiverged
+from npvae.cli.main import one_line_warning
+from npvae.data.catalog import load_digits_split
+from npvae.data.dataset import DataError
+from npvae.data.mnist import read_idx, write_idx
+from npvae.models.registry import load_model
+from npvae.nn.checkpoint import CheckpointError, save_checkpoint
+from npvae.training.divergence import TrainingDiverged
 
 TRAIN = ["train", "--dataset", "digits", "--hidden", "16", "--latent-dim", "2", "--quiet"]
 
@@ -26,7 +29,7 @@ TRAIN = ["train", "--dataset", "digits", "--hidden", "16", "--latent-dim", "2", 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    from npvae.cli import main
+    from npvae.cli.main import main
     folder = tmp_path_factory.mktemp("runs") / "digits"
     assert main(TRAIN + ["--epochs", "2", "--out", str(folder)]) == 0
     return folder
@@ -100,11 +103,11 @@ def test_a_truncated_dataset_cache_is_downloaded_again_with_a_one_line_warning(t
                                                                                monkeypatch):
     from test_data import fake_openml
 
-    from npvae import data
-    monkeypatch.setattr(data, "fetch_openml", fake_openml([])[0])
+    from npvae.data import mnist
+    monkeypatch.setattr(mnist, "fetch_openml", fake_openml([])[0])
     monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path))
     cache = tmp_path / "npvae" / "mnist.npz"
-    data.load_openml("mnist")
+    mnist.load_openml("mnist")
     cache.write_bytes(cache.read_bytes()[:1000])
     with pytest.warns(UserWarning) as warned:
         status, _, err = cli("train", "--dataset", "mnist", "--epochs", "1", "--hidden", "8",
@@ -122,7 +125,7 @@ def test_a_bad_cache_offline_is_one_line(tmp_path, cli, monkeypatch, damage):
     offline the download error says so in the same one line."""
     from urllib.error import URLError
 
-    from npvae import data
+    from npvae.data import mnist
     monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path))
     cache = tmp_path / "npvae" / "mnist.npz"
     cache.parent.mkdir(parents=True)
@@ -138,7 +141,7 @@ def test_a_bad_cache_offline_is_one_line(tmp_path, cli, monkeypatch, damage):
 
     def offline(*args, **kwargs):
         raise URLError("no network")
-    monkeypatch.setattr(data, "fetch_openml", offline)
+    monkeypatch.setattr(mnist, "fetch_openml", offline)
     status, _, err = cli("train", "--dataset", "mnist", "--epochs", "1", "--quiet",
                          "--out", str(tmp_path / "run"))
     assert_one_line_error(status, err, "could not be downloaded", f"the cached {cache} is "
@@ -209,8 +212,8 @@ def test_a_first_epoch_that_blows_up_and_recovers_is_not_divergence(tmp_path):
     """lr 0.05: epoch 1's mean loss is 1e12 nats (one batch's steps overshoot), epoch 2's is
     below the untrained model's. The guard of one batch's spike stopped this run; now it goes
     on, and epoch 1's checkpoint, a bad epoch, is not written."""
-    from npvae.checkpoint import read_checkpoint
-    from npvae.train import limit
+    from npvae.nn.checkpoint import read_checkpoint
+    from npvae.training.divergence import limit
     X = load_digits_split().X_train
     path = tmp_path / "checkpoint.npz"
     written = []
@@ -229,7 +232,7 @@ def test_early_stopping_never_keeps_a_bad_epoch(tmp_path):
     (patience 1) goes back to epoch 3, the checkpoint holds epoch 3's weights, and nothing
     raises. With every epoch bad (lr 0.2) there is no good epoch to go back to: divergence, and
     no checkpoint."""
-    from npvae.checkpoint import load_model
+    from npvae.models.registry import load_model
     data = load_digits_split()
     X, X_val = data.X_train[:1200], data.X_train[1200:]
     path = tmp_path / "checkpoint.npz"
@@ -306,7 +309,7 @@ def test_a_relative_data_dir_is_stored_absolute(tmp_path, cli, monkeypatch):
 
 
 def test_every_flag_of_every_command_has_help_with_its_default():
-    from npvae.cli import build_parser
+    from npvae.cli.main import build_parser
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices
     for name, sub in commands.items():
@@ -472,7 +475,7 @@ def test_a_run_that_ends_worse_than_untrained_says_so(cli, tmp_path):
 
 
 def test_the_untrained_loss_survives_a_resume(tmp_path):
-    from npvae.checkpoint import read_checkpoint
+    from npvae.nn.checkpoint import read_checkpoint
     digits_data = load_digits_split()
     path = tmp_path / "checkpoint.npz"
     fit(VAE(64, (8,), 2, random_state=0), digits_data.X_train, epochs=1, checkpoint_path=path)
@@ -508,7 +511,7 @@ def test_flags_that_ask_for_unbounded_work_are_refused(run, cli, argv, fragment)
 
 
 def test_a_layer_too_wide_to_check_is_refused(cli):
-    status, _, err = cli("gradcheck", "--layer", "npvae.layers:Dense", "--inputs", "3000")
+    status, _, err = cli("gradcheck", "--layer", "npvae.nn.layers:Dense", "--inputs", "3000")
     assert_one_line_error(status, err, "must be at most 1,000")
 
 

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from npvae.schedules import Cosine, ReduceOnPlateau, kl_factor, lr_schedule_from
+from npvae.training.schedules import Cosine, ReduceOnPlateau, kl_factor, lr_schedule_from
 
 
 def test_the_warm_up_is_step_by_step_and_may_be_fractional():

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 from npvae import VAE, fit
-from npvae.data import DataError, load_dataset
-from npvae.sprites import (FACTOR_SIZES, FILE_NAME, ORIENTATIONS, draw, grid_factors,
-                           load_sprites, pool)  # deepmind_file: tests/conftest.py
+from npvae.data.catalog import load_dataset
+from npvae.data.dataset import DataError
+from npvae.data.sprites import (FACTOR_SIZES, FILE_NAME, ORIENTATIONS, draw, grid_factors,
+                                load_sprites, pool)  # deepmind_file: tests/conftest.py
 
 
 def test_the_grid_is_the_originals_order():

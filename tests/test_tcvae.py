@@ -5,11 +5,11 @@ import pytest
 from scipy.special import logsumexp
 
 from npvae import TCVAE, fit
-from npvae.coupled import CoupledParallel
-from npvae.data import load_digits_split
-from npvae.gradcheck import check_array, check_model, resolvable_floor
-from npvae.tcvae import (_aggregate_backward, aggregate_posterior, kl_decomposition,
-                         log_importance_weights)
+from npvae.data.catalog import load_digits_split
+from npvae.models.tcvae import (_aggregate_backward, aggregate_posterior, kl_decomposition,
+                                log_importance_weights)
+from npvae.teaching.gradcheck import check_array, check_model, resolvable_floor
+from npvae.training.parallel import CoupledParallel
 
 
 def common_code_weights(B, N):
@@ -46,7 +46,7 @@ def test_the_common_codes_strides_miss_the_diagonal():
 
 
 def loop_decomposition(z, mu, logvar, N, estimator):
-    """The issue's formulas, one pair at a time (scipy's logsumexp)."""
+    """Chen et al.'s formulas, one pair at a time (scipy's logsumexp)."""
     B, K = z.shape
     log_w = np.log(np.exp(log_importance_weights(B, N, estimator)))
     L = np.empty((B, B, K))

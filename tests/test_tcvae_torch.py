@@ -1,13 +1,13 @@
 """beta-TCVAE and FactorVAE against PyTorch's autograd (skipped without PyTorch): the formulas of
-the issue written again with torch, sharing no code and no derivation with npvae."""
+the papers written again with torch, sharing no code and no derivation with npvae."""
 
 import math
 
 import numpy as np
 import pytest
 
-from npvae import FactorVAE, TCVAE
-from npvae.tcvae import kl_decomposition
+from npvae import TCVAE, FactorVAE
+from npvae.models.tcvae import kl_decomposition
 
 torch = pytest.importorskip("torch")
 

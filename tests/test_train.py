@@ -2,12 +2,14 @@ import numpy as np
 import pytest
 
 from npvae import VAE
-from npvae.checkpoint import CheckpointError, load_model, read_checkpoint, restore
-from npvae.data import load_digits_split
-from npvae.optim import Adam
-from npvae.parallel import DataParallel
-from npvae.evaluation import evaluate
-from npvae.train import TrainingDiverged, fit
+from npvae.data.catalog import load_digits_split
+from npvae.evaluation.elbo import evaluate
+from npvae.models.registry import load_model
+from npvae.nn.checkpoint import CheckpointError, read_checkpoint, restore
+from npvae.nn.optim import Adam
+from npvae.training.divergence import TrainingDiverged
+from npvae.training.fit import fit
+from npvae.training.parallel import DataParallel
 
 
 @pytest.fixture(scope="module")

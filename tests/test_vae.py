@@ -6,8 +6,8 @@ import pytest
 from sklearn.datasets import load_digits
 
 from npvae import VAE, Adam
-from npvae.gradcheck import check_model
-from npvae.vae import LOGVAR_MAX
+from npvae.models.vae import LOGVAR_MAX
+from npvae.teaching.gradcheck import check_model
 
 
 def small_model(likelihood="bernoulli", activation="relu", beta=1.0, seed=0):

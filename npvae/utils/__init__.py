@@ -1,0 +1,1 @@
+"""Small helpers that several packages need: argument checks, atomic files, thread counts."""
