@@ -1,3 +1,5 @@
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -6,6 +8,26 @@ import pytest
 def rng():
     """A seeded Generator: every test draws from its own, never from the global np.random."""
     return np.random.default_rng(12345)
+
+
+TRAIN = ["train", "--dataset", "digits", "--hidden", "16", "--latent-dim", "2", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A run folder of two epochs on digits, trained once per test module."""
+    from npvae.cli.main import main
+    folder = tmp_path_factory.mktemp("runs") / "digits"
+    assert main(TRAIN + ["--epochs", "2", "--out", str(folder)]) == 0
+    return folder
+
+
+def flipped(raw, rng):
+    """``raw`` with one random bit flipped."""
+    data = bytearray(raw)
+    i = int(rng.integers(len(data)))
+    data[i] ^= 1 << int(rng.integers(8))
+    return bytes(data)
 
 
 @pytest.fixture
@@ -47,3 +69,16 @@ def deepmind_file(tmp_path):
              latents_classes=classes, latents_values=classes / 10,
              metadata=np.array(["objects would need pickle"], dtype=object))
     return tmp_path
+
+
+def fake_openml(calls):
+    """A stand-in for fetch_openml: MNIST's shapes and types (float pixels, string labels)."""
+    rng = np.random.default_rng(0)
+    pixels = np.zeros((70_000, 784))
+    pixels[:, 300:310] = rng.integers(0, 256, size=(70_000, 10))
+    labels = (np.arange(70_000) % 10).astype(str).astype(object)
+
+    def fetch(name, **kwargs):
+        calls.append((name, kwargs))
+        return SimpleNamespace(data=pixels, target=labels)
+    return fetch, pixels

@@ -8,7 +8,7 @@ import pytest
 
 from npvae.teaching.checks import EXERCISES
 
-ANSWERS = Path(__file__).parent / "answers"
+ANSWERS = Path(__file__).parent.parent / "answers"
 
 RIGHT = {"difference": "numerical_gradient", "dense": "MyDense", "relu": "MyReLU",
          "tanh": "MyTanh", "kl": "MyKL", "reparameterization": "MyReparameterization",

@@ -2,11 +2,11 @@ import gzip
 import hashlib
 import io
 import json
-from types import SimpleNamespace
 from urllib.error import HTTPError, URLError
 
 import numpy as np
 import pytest
+from conftest import fake_openml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,19 +14,6 @@ from npvae.data import mnist
 from npvae.data.catalog import load_digits_split
 from npvae.data.dataset import DataError, binarize
 from npvae.data.mnist import load_idx_dir, load_idx_test, read_idx, write_idx
-
-
-def fake_openml(calls):
-    """A stand-in for fetch_openml: MNIST's shapes and types (float pixels, string labels)."""
-    rng = np.random.default_rng(0)
-    pixels = np.zeros((70_000, 784))
-    pixels[:, 300:310] = rng.integers(0, 256, size=(70_000, 10))
-    labels = (np.arange(70_000) % 10).astype(str).astype(object)
-
-    def fetch(name, **kwargs):
-        calls.append((name, kwargs))
-        return SimpleNamespace(data=pixels, target=labels)
-    return fetch, pixels
 
 
 def test_load_openml_scales_splits_and_caches(tmp_path, monkeypatch):

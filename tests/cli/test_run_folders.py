@@ -1,0 +1,72 @@
+"""Run folders: resume keeps its settings, nothing a run did not write is overwritten, files are
+readable by all."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from conftest import TRAIN, assert_one_line_error
+
+from npvae.data.mnist import write_idx
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--dataset", "fashion-mnist"], "--dataset fashion-mnist (the run has digits)"),
+    (["--hidden", "32"], "--hidden (32,) (the run has (16,))"),
+    (["--latent-dim", "5"], "--latent-dim 5 (the run has 2)"),
+    (["--beta", "2"], "--beta 2.0 (the run has 1.0)"),
+    (["--lr", "0.01"], "--lr 0.01 (the run has 0.001)"),
+    (["--conditional"], "--conditional True (the run has False)"),
+    (["--decoder-hidden", "8"], "--decoder-hidden (8,) (the run has None)"),
+    (["--free-bits", "0.5"], "--free-bits 0.5 (the run has 0.0)"),
+    (["--val-fraction", "0.2"], "--val-fraction 0.2 (the run has 0.1)"),
+    (["--lr-schedule", "cosine"], "--lr-schedule cosine (the run has none)"),
+])
+def test_resume_refuses_a_flag_that_differs_from_the_saved_run(run, cli, argv, fragment):
+    before = (run / "config.json").read_text()
+    status, _, err = cli("train", "--out", str(run), "--resume", "--epochs", "3", *argv)
+    assert_one_line_error(status, err, fragment)
+    assert (run / "config.json").read_text() == before
+
+
+def test_resume_with_fewer_epochs_changes_nothing(run, cli):
+    before = (run / "config.json").read_text()
+    status, out, _ = cli("train", "--out", str(run), "--resume", "--epochs", "1", "--dataset",
+                         "digits")
+    assert status == 0 and "already holds 2 epochs; nothing to train" in out
+    assert (run / "config.json").read_text() == before
+
+
+def test_a_relative_data_dir_is_stored_absolute(tmp_path, cli, monkeypatch):
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 30), ("t10k", 10)):
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 4, 4)))
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 3, n))
+    monkeypatch.chdir(tmp_path)
+    assert cli("train", "--data-dir", "idx", "--epochs", "1", "--hidden", "4", "--latent-dim",
+               "2", "--quiet", "--out", "run")[0] == 0
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["data_dir"] == str(folder) and config["dataset"] == "idx"
+    monkeypatch.chdir(tmp_path / "run")
+    assert cli("evaluate", "--run", ".")[0] == 0
+
+
+def test_run_files_are_readable_by_all_under_umask_022(run):
+    old = os.umask(0o022)
+    os.umask(old)
+    for name in ("checkpoint.npz", "config.json", "history.json", "samples.png"):
+        assert (run / name).stat().st_mode & 0o777 == 0o666 & ~old, name
+
+
+def test_out_is_refused_if_a_run_would_overwrite_files_npvae_did_not_write(cli, tmp_path):
+    (tmp_path / "config.json").write_text('{"my": 1}')
+    status, _, err = cli(*TRAIN, "--epochs", "1", "--out", str(tmp_path))
+    assert_one_line_error(status, err, "holds config.json", "no npvae run wrote")
+    assert (tmp_path / "config.json").read_text() == '{"my": 1}'
+    stopped = tmp_path / "stopped"  # a run stopped before its first epoch ended: npvae's own
+    stopped.mkdir()
+    (stopped / "config.json").write_text('{"dataset": "digits", "epochs": 1, "latent_dim": 2}')
+    assert cli(*TRAIN, "--epochs", "1", "--out", str(stopped))[0] == 0

@@ -1,0 +1,95 @@
+"""Damaged and hand-edited checkpoints: each is read right or refused in one line."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import assert_one_line_error, flipped
+
+from npvae import VAE, Adam
+from npvae.models.registry import load_model
+from npvae.nn.checkpoint import CheckpointError, save_checkpoint
+
+
+def edit_meta(path, edit):
+    with np.load(path) as f:
+        arrays = {key: f[key] for key in f.files}
+    meta = json.loads(str(arrays["meta"]))
+    edit(meta, arrays)
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(path, **arrays)
+
+
+
+def test_every_single_bit_flip_of_a_checkpoint_loads_right_or_is_refused(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    model = VAE(12, (6,), 2, random_state=0)
+    save_checkpoint(path, model, Adam(model.params), 1, [{"epoch": 1}], {"dataset": "x"})
+    raw, rng, refused = path.read_bytes(), np.random.default_rng(0), 0
+    for _ in range(150):
+        path.write_bytes(flipped(raw, rng))
+        try:
+            loaded, meta = load_model(path)
+        except CheckpointError:
+            refused += 1
+            continue
+        assert np.array_equal(loaded.params.vector, model.params.vector) and meta["epoch"] == 1
+    assert refused > 50  # most flips land in the compressed data and are caught
+
+
+@pytest.mark.parametrize("damage, fragment", [
+    (lambda path: np.save(open(path, "wb"), np.arange(3)), "not a .npz archive"),
+    (lambda path: path.write_text("hello"), "not a .npz archive"),
+    ("no epoch", "lacks a valid 'epoch'"),
+])
+def test_a_damaged_checkpoint_is_one_line(run, cli, tmp_path, damage, fragment):
+    folder = tmp_path / "copy"
+    folder.mkdir()
+    path = folder / "checkpoint.npz"
+    if damage == "no epoch":
+        with np.load(run / "checkpoint.npz") as f:
+            arrays = dict(f)
+        meta = json.loads(str(arrays["meta"]))
+        del meta["epoch"]
+        arrays["meta"] = np.array(json.dumps(meta))
+        np.savez(path, **arrays)
+    else:
+        damage(path)
+    for argv in (["train", "--out", str(folder), "--resume", "--epochs", "3"],
+                 ["evaluate", "--run", str(folder)]):
+        status, _, err = cli(*argv)
+        assert_one_line_error(status, err, fragment)
+        assert "allow_pickle" not in err
+
+
+@pytest.mark.parametrize("edit, command, fragment", [
+    (lambda m, a: m["train"].update(data_dir=3), "evaluate", "data_dir = 3"),
+    (lambda m, a: m["train"].update(hidden="16"), "resume", "hidden = '16'"),
+    (lambda m, a: m["train"].update(lr="fast"), "resume", "lr = 'fast'"),
+    (lambda m, a: m.update(train=None), "sample", "holds no training options"),
+    (lambda m, a: m["train"].update(image_shape="ab"), "sample", "image_shape = 'ab'"),
+    (lambda m, a: m["train"].update(image_shape=[3, 3]), "sample", "image_shape = (3, 3)"),
+    (lambda m, a: m.update(history=[{}]), "resume", "its metadata is damaged"),
+    (lambda m, a: a.update({"optimizer.t": np.array(-5)}), "resume", "step count t"),
+    (lambda m, a: a.update({"optimizer.v": -a["optimizer.v"] - 1}), "resume", "v must hold"),
+])
+def test_hand_edited_metadata_is_one_line(run, cli, tmp_path, edit, command, fragment):
+    copy = tmp_path / "run"
+    copy.mkdir()
+    for name in ("checkpoint.npz", "config.json"):
+        (copy / name).write_bytes((run / name).read_bytes())
+    edit_meta(copy / "checkpoint.npz", edit)
+    argv = (["train", "--out", str(copy), "--resume", "--epochs", "3", "--quiet"]
+            if command == "resume" else [command, "--run", str(copy)])
+    status, _, err = cli(*argv)
+    assert_one_line_error(status, err, fragment)
+
+
+def test_a_checkpoint_of_nan_parameters_is_refused(run, cli, tmp_path):
+    copy = tmp_path / "run"
+    copy.mkdir()
+    for name in ("checkpoint.npz", "config.json"):
+        (copy / name).write_bytes((run / name).read_bytes())
+    edit_meta(copy / "checkpoint.npz", lambda m, a: a["params"].__setitem__(0, np.nan))
+    for argv in (["evaluate", "--run", str(copy)], ["sample", "--run", str(copy)]):
+        assert_one_line_error(*cli(*argv)[::2], "hold NaN or inf")
