@@ -15,7 +15,9 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from npvae import VAETransformer, fit
 from npvae.sklearn import example_noise
 
-SMALL = dict(hidden_dims=(16,), latent_dim=2, likelihood="gaussian", epochs=2)
+# Seeded: some of scikit-learn's checks fit without setting random_state, and one seed in about
+# sixty makes 2 epochs on their 20 rows of uniform noise look diverged to the guard.
+SMALL = dict(hidden_dims=(16,), latent_dim=2, likelihood="gaussian", epochs=2, random_state=0)
 
 
 @pytest.fixture(scope="module")
