@@ -62,6 +62,12 @@ def kept(history, checkpoint_path, untrained):
             "; no epoch was good enough to write a checkpoint")
 
 
+def non_finite(error, history, checkpoint_path, untrained):
+    """The TrainingDiverged error for a loss that became NaN or infinite (``error`` says where)."""
+    where = kept(history, checkpoint_path, untrained)
+    return TrainingDiverged(f"training diverged: {error}{where}. {ADVICE}")
+
+
 def not_recovering(history, untrained):
     """True if the last two epochs were both bad and the second no better than the first."""
     return (len(history) > 1 and is_bad(history[-2], untrained)

@@ -1,11 +1,28 @@
 """Training: minibatch Adam on the negative ELBO, with exact checkpoints and resume.
 
+``fit`` is a short sequence of named steps:
+
+    check the arguments and the data        (``check_schedules``, ``held_out``)
+    pick the engine and the optimizer       (``training_engine``)
+    start, or resume from a checkpoint      (``start_or_resume``)
+    measure the untrained model's loss      (``npvae.training.divergence.untrained_loss``)
+    for each epoch:
+        stop early if the validation loss no longer falls   (``epochs_without_progress``)
+        set the learning rate                                (the schedule)
+        one pass over the shuffled batches                   (``train_epoch``)
+        the validation and test losses                       (``held_out_losses``)
+        keep the best weights, write the checkpoint          (``save_progress``)
+        the callback, then the divergence rule               (``npvae.training.divergence``)
+    end with the best weights, or refuse a run that ends on a bad epoch   (``finish``)
+
 Everything random in training (the shuffle, the noise eps, dynamic binarization) is drawn from the
 model's Generator, and its state is saved with every checkpoint, so a resumed run continues with
 the very numbers an uninterrupted run would have drawn: the parameters come out bit-identical.
 """
 
 import time
+from dataclasses import dataclass, field
+from typing import NamedTuple, Optional
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -15,19 +32,13 @@ from ..evaluation.elbo import evaluate
 from ..nn.checkpoint import restore, save_checkpoint
 from ..nn.optim import Adam
 from ..utils.validation import check_positive_int
-from .divergence import (ADVICE, TrainingDiverged, diverged, is_bad, kept, not_recovering,
-                         untrained_loss)
+from .divergence import diverged, is_bad, non_finite, not_recovering, untrained_loss
 from .parallel import CoupledParallel, DataParallel
 from .reference_engine import ReferenceAdam, ReferencePass
 from .schedules import check_warmup, kl_factor, lr_schedule_from
 
 BINARIZE = ("none", "static", "dynamic")
 ENGINES = ("fast", "reference")
-
-
-def test_targets(X_test, binarize_mode):
-    """The test set as training sees it: binarized once with a fixed seed unless mode is "none"."""
-    return X_test if binarize_mode == "none" else binarize(X_test, random_state=0)
 
 
 def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binarize_mode="none",
@@ -91,14 +102,7 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
         raise ValueError(f"engine must be one of {ENGINES}; got {engine!r}")
     epochs = check_positive_int("epochs", epochs)
     batch_size = check_positive_int("batch_size", batch_size)
-    warmup_epochs = check_warmup(warmup_epochs)
-    if isinstance(kl_cycles, bool) or not isinstance(kl_cycles, (int, np.integer)) \
-            or kl_cycles < 0:
-        raise ValueError(f"kl_cycles must be an integer >= 0; got {kl_cycles!r}")
-    if kl_cycles and warmup_epochs:
-        raise ValueError("choose one KL schedule: warmup_epochs or kl_cycles, not both")
-    if not 0 < kl_cycle_ratio <= 1:
-        raise ValueError(f"kl_cycle_ratio must lie in (0, 1]; got {kl_cycle_ratio!r}")
+    warmup_epochs = check_schedules(warmup_epochs, kl_cycles, kl_cycle_ratio)
     if patience is not None:
         patience = check_positive_int("patience", patience)
         if X_val is None:
@@ -110,98 +114,209 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
     y_train = model.check_labels(y_train, len(X_train)) if model.n_classes else None
     X_val, y_val = held_out(model, X_val, y_val, binarize_mode)
     X_test, y_test = held_out(model, X_test, y_test, binarize_mode)
+
     backprop, optimizer = training_engine(model, engine, optimizer, lr)
     if schedule is not None and not hasattr(optimizer, "lr"):
         raise ValueError(f"a learning-rate schedule sets optimizer.lr; "
                          f"{type(optimizer).__name__} has no lr")
     base_lr = getattr(optimizer, "lr", lr)
-    history, start_epoch, best = [], 0, None  # best: the weights of the lowest val_loss
-    untrained = None  # the untrained model's negative ELBO: see DIVERGED
-    stopped = False  # by the callback
-    if resume:
-        meta = restore(model, optimizer, checkpoint_path)
-        history, start_epoch = meta["history"], meta["epoch"]
-        for key in ("untrained_loss", "untrained_reconstruction"):  # (the latter: older files)
-            if untrained is None and key in meta["fit_arrays"]:
-                untrained = float(meta["fit_arrays"][key])
-        if patience is not None and "last_params" in meta["fit_arrays"]:
-            best = model.params.vector.copy()  # the checkpoint's model: the best so far
-            model.params.vector[...] = meta["fit_arrays"]["last_params"]  # training goes on
+    state = start_or_resume(model, optimizer, checkpoint_path if resume else None, patience)
     # one fixed sample, the same in a resumed run (0/1 bytes are a sample of themselves)
     if binarize_mode == "static" and X_train.dtype == model.dtype:
         X_train = binarize(X_train, random_state=1)
-    n = len(X_train)
-    steps = -(-n // batch_size)  # per epoch
-    # reused for every batch (fresh memory each step costs page faults): the gathered rows, and
-    # their Bernoulli sample for dynamic binarization
-    batch = np.empty((min(batch_size, n), X_train.shape[1]), model.dtype)
-    sample = np.empty_like(batch)
-    if untrained is None:
-        untrained = untrained_loss(model, X_train, y_train, binarize_mode, batch)
-    for epoch in range(start_epoch, epochs):
-        if patience is not None and epochs_without_progress(history, untrained) >= patience:
+    batches = Batches.of(model, X_train, y_train, batch_size, binarize_mode)
+    if state.untrained is None:
+        state.untrained = untrained_loss(model, X_train, y_train, binarize_mode, batches.rows)
+    kl = KLSchedule(model.beta, epochs, batches.steps, warmup_epochs, kl_cycles, kl_cycle_ratio)
+
+    for epoch in range(state.start_epoch, epochs):
+        if patience is not None and epochs_without_progress(state.history,
+                                                            state.untrained) >= patience:
             break  # (also a resumed run that had stopped early)
         began = time.perf_counter()
         if schedule is not None:
-            optimizer.lr = float(schedule(epoch, epochs, base_lr, history))
-        order = model.rng.permutation(n)
-        if hasattr(model, "epoch_record"):
-            model.epoch_record()  # sums from 0 (an epoch interrupted in this process left some)
-        sums = np.zeros(3)  # reconstruction and kl summed over examples, beta over steps
-        bar = tqdm(range(0, n, batch_size), desc=f"epoch {epoch + 1}/{epochs}", leave=False,
-                   disable=not progress)
-        with backprop.blas_per_thread():
-            for i, start in enumerate(bar):
-                beta = model.beta * kl_factor(epoch * steps + i, steps, epochs * steps,
-                                              warmup_epochs, kl_cycles, kl_cycle_ratio)
-                rows = order[start:start + batch_size]
-                xb = take_rows(X_train, rows, batch[:len(rows)])  # (B, D)
-                if binarize_mode == "dynamic":
-                    xb = binarize(xb, model.rng, out=sample[:len(rows)])
-                yb = None if y_train is None else y_train[rows]
-                parts = backprop.forward_backward(xb, model.draw_eps(len(xb)), beta, yb)
-                if not np.isfinite(parts.total):
-                    raise TrainingDiverged(
-                        f"training diverged: the loss became {parts.total} at epoch "
-                        f"{epoch + 1}, batch {i + 1}{kept(history, checkpoint_path, untrained)}."
-                        f" {ADVICE}")
-                optimizer.step()
-                sums += [len(xb) * parts.reconstruction, len(xb) * parts.kl, beta]
-                if i % 20 == 0:
-                    bar.set_postfix(loss=f"{parts.reconstruction + parts.kl:.2f}")
-        rec, kl = (float(v) for v in sums[:2] / n)
-        record = {"epoch": epoch + 1, "lr": float(getattr(optimizer, "lr", lr)),
-                  "beta": float(sums[2] / steps), "train_loss": rec + kl,
-                  "train_reconstruction": rec, "train_kl": kl}
-        if hasattr(model, "epoch_record"):  # FactorVAE: its discriminator's epoch
-            record.update(model.epoch_record())
-        for name, X, y in (("val", X_val, y_val), ("test", X_test, y_test)):
-            if X is not None:
-                result = evaluate(model, X, y=y)
-                record.update({f"{name}_loss": result["loss"],
-                               f"{name}_reconstruction": result["reconstruction"],
-                               f"{name}_kl": result["kl"]})
+            optimizer.lr = float(schedule(epoch, epochs, base_lr, state.history))
+        try:
+            record = train_epoch(model, backprop, optimizer, batches, kl, epoch,
+                                 float(getattr(optimizer, "lr", lr)), progress)
+        except FloatingPointError as error:  # a NaN or infinite loss
+            raise non_finite(error, state.history, checkpoint_path, state.untrained) from None
+        record.update(held_out_losses(model, ("val", X_val, y_val), ("test", X_test, y_test)))
         record["seconds"] = time.perf_counter() - began
-        history.append(record)
-        bad = is_bad(record, untrained)
-        if patience is not None and not bad and not epochs_without_progress(history, untrained):
-            best = model.params.vector.copy()
+        state.history.append(record)
+        bad = is_bad(record, state.untrained)
+        if patience is not None and not bad and not epochs_without_progress(state.history,
+                                                                             state.untrained):
+            state.best = model.params.vector.copy()
         if checkpoint_path is not None and not bad:
-            state = {"untrained_loss": untrained}
-            if best is not None:
-                state["last_params"] = model.params.vector
-            save_checkpoint(checkpoint_path, model, optimizer, epoch + 1, history, train_config,
-                            params=best, fit_arrays=state)
-        stopped = callback is not None and callback(record, model) is True
-        if stopped:
+            save_progress(checkpoint_path, model, optimizer, state, train_config)
+        state.stopped = callback is not None and callback(record, model) is True
+        if state.stopped:
             break  # the caller's stop, bad epoch or not
-        if bad and not_recovering(history, untrained):
-            raise diverged(history, checkpoint_path, untrained, last=False)
-    if best is not None:
-        model.params.vector[...] = best  # early stopping: the best good epoch's weights
-    elif history and not stopped and is_bad(history[-1], untrained):  # ends on a bad model
-        raise diverged(history, checkpoint_path, untrained, last=True)
-    return history
+        if bad and not_recovering(state.history, state.untrained):
+            raise diverged(state.history, checkpoint_path, state.untrained, last=False)
+    return finish(model, state, checkpoint_path)
+
+
+def check_schedules(warmup_epochs, kl_cycles, kl_cycle_ratio):
+    """Check the KL schedule's arguments (one of warm-up and cycles); returns warmup_epochs."""
+    warmup_epochs = check_warmup(warmup_epochs)
+    if isinstance(kl_cycles, bool) or not isinstance(kl_cycles, (int, np.integer)) \
+            or kl_cycles < 0:
+        raise ValueError(f"kl_cycles must be an integer >= 0; got {kl_cycles!r}")
+    if kl_cycles and warmup_epochs:
+        raise ValueError("choose one KL schedule: warmup_epochs or kl_cycles, not both")
+    if not 0 < kl_cycle_ratio <= 1:
+        raise ValueError(f"kl_cycle_ratio must lie in (0, 1]; got {kl_cycle_ratio!r}")
+    return warmup_epochs
+
+
+@dataclass
+class TrainingState:
+    """What ``fit`` carries from epoch to epoch, and what a checkpoint gives back.
+
+    history: one record per epoch; start_epoch: the epochs already done; best: early stopping's
+    weights of the best good epoch so far (P,), or None; untrained: the untrained model's mean
+    negative ELBO (the divergence rule's yardstick); stopped: the callback asked to stop."""
+    history: list = field(default_factory=list)
+    start_epoch: int = 0
+    best: Optional[np.ndarray] = None
+    untrained: Optional[float] = None
+    stopped: bool = False
+
+
+def start_or_resume(model, optimizer, checkpoint_path, patience):
+    """A fresh ``TrainingState``, or (with ``checkpoint_path``) the one a checkpoint holds, with
+    the model, optimizer and Generator restored. With early stopping the checkpoint's model is
+    the best epoch's; training goes on from the last epoch's weights, saved beside it."""
+    state = TrainingState()
+    if checkpoint_path is None:
+        return state
+    meta = restore(model, optimizer, checkpoint_path)
+    state.history, state.start_epoch = meta["history"], meta["epoch"]
+    for key in ("untrained_loss", "untrained_reconstruction"):  # (the latter: older files)
+        if state.untrained is None and key in meta["fit_arrays"]:
+            state.untrained = float(meta["fit_arrays"][key])
+    if patience is not None and "last_params" in meta["fit_arrays"]:
+        state.best = model.params.vector.copy()  # the checkpoint's model: the best so far
+        model.params.vector[...] = meta["fit_arrays"]["last_params"]  # training goes on
+    return state
+
+
+class Batches(NamedTuple):
+    """The training set as the epoch loop gathers it.
+
+    X (N, D) and y (N,) or None; size: rows per batch; binarize_mode; rows and sample: (B, D)
+    work arrays of the model's dtype, reused for every batch (fresh memory each step costs page
+    faults): the gathered rows, and their Bernoulli sample for dynamic binarization."""
+    X: np.ndarray
+    y: Optional[np.ndarray]
+    size: int
+    binarize_mode: str
+    rows: np.ndarray
+    sample: np.ndarray
+
+    @classmethod
+    def of(cls, model, X, y, size, binarize_mode):
+        rows = np.empty((min(size, len(X)), X.shape[1]), model.dtype)
+        return cls(X, y, size, binarize_mode, rows, np.empty_like(rows))
+
+    @property
+    def steps(self):
+        """Batches per epoch."""
+        return -(-len(self.X) // self.size)
+
+
+class KLSchedule(NamedTuple):
+    """beta at every step: the model's beta times ``npvae.training.schedules.kl_factor`` (a
+    warm-up, cycles, or 1)."""
+    beta: float
+    epochs: int
+    steps: int  # per epoch
+    warmup_epochs: float
+    cycles: int
+    cycle_ratio: float
+
+    def at(self, epoch, i):
+        """beta at step i of epoch ``epoch`` (both from 0)."""
+        return self.beta * kl_factor(epoch * self.steps + i, self.steps, self.epochs * self.steps,
+                                     self.warmup_epochs, self.cycles, self.cycle_ratio)
+
+
+def train_epoch(model, backprop, optimizer, batches, kl, epoch, lr, progress=False):
+    """One pass over the training set in a fresh random order: for each batch, the gradient
+    (``backprop.forward_backward``, with noise from the model's Generator) and an optimizer
+    step. Returns the epoch's record: epoch, lr (as given), beta (the mean of its steps) and the
+    training losses (means over examples); FloatingPointError at a loss that is NaN or
+    infinite."""
+    n = len(batches.X)
+    order = model.rng.permutation(n)
+    if hasattr(model, "epoch_record"):
+        model.epoch_record()  # sums from 0 (an epoch interrupted in this process left some)
+    sums = np.zeros(3)  # reconstruction and kl summed over examples, beta over steps
+    bar = tqdm(range(0, n, batches.size), desc=f"epoch {epoch + 1}/{kl.epochs}", leave=False,
+               disable=not progress)
+    with backprop.blas_per_thread():
+        for i, start in enumerate(bar):
+            beta = kl.at(epoch, i)
+            rows = order[start:start + batches.size]
+            xb = take_rows(batches.X, rows, batches.rows[:len(rows)])  # (B, D)
+            if batches.binarize_mode == "dynamic":
+                xb = binarize(xb, model.rng, out=batches.sample[:len(rows)])
+            yb = None if batches.y is None else batches.y[rows]
+            parts = backprop.forward_backward(xb, model.draw_eps(len(xb)), beta, yb)
+            if not np.isfinite(parts.total):
+                raise FloatingPointError(f"the loss became {parts.total} at epoch {epoch + 1}, "
+                                         f"batch {i + 1}")
+            optimizer.step()
+            sums += [len(xb) * parts.reconstruction, len(xb) * parts.kl, beta]
+            if i % 20 == 0:
+                bar.set_postfix(loss=f"{parts.reconstruction + parts.kl:.2f}")
+    rec, kl_mean = (float(v) for v in sums[:2] / n)
+    record = {"epoch": epoch + 1, "lr": lr,
+              "beta": float(sums[2] / batches.steps), "train_loss": rec + kl_mean,
+              "train_reconstruction": rec, "train_kl": kl_mean}
+    if hasattr(model, "epoch_record"):  # FactorVAE: its discriminator's epoch
+        record.update(model.epoch_record())
+    return record
+
+
+def held_out_losses(model, *named_sets):
+    """``{name}_loss``, ``{name}_reconstruction``, ``{name}_kl`` (``evaluate``) of each
+    (name, X, y) whose X is not None."""
+    losses = {}
+    for name, X, y in named_sets:
+        if X is not None:
+            result = evaluate(model, X, y=y)
+            losses.update({f"{name}_loss": result["loss"],
+                           f"{name}_reconstruction": result["reconstruction"],
+                           f"{name}_kl": result["kl"]})
+    return losses
+
+
+def save_progress(path, model, optimizer, state, train_config):
+    """The checkpoint of a good epoch: with early stopping, the best epoch's weights as the
+    model and the last epoch's to go on from; always the untrained loss."""
+    arrays = {"untrained_loss": state.untrained}
+    if state.best is not None:
+        arrays["last_params"] = model.params.vector
+    save_checkpoint(path, model, optimizer, len(state.history), state.history, train_config,
+                    params=state.best, fit_arrays=arrays)
+
+
+def finish(model, state, checkpoint_path):
+    """The history, with the model at early stopping's best weights; TrainingDiverged if the
+    run ends on a bad epoch (unless the callback stopped it)."""
+    if state.best is not None:
+        model.params.vector[...] = state.best  # early stopping: the best good epoch's weights
+    elif state.history and not state.stopped and is_bad(state.history[-1], state.untrained):
+        raise diverged(state.history, checkpoint_path, state.untrained, last=True)
+    return state.history
+
+
+def test_targets(X_test, binarize_mode):
+    """The test set as training sees it: binarized once with a fixed seed unless mode is "none"."""
+    return X_test if binarize_mode == "none" else binarize(X_test, random_state=0)
 
 
 def held_out(model, X, y, binarize_mode):
