@@ -92,7 +92,7 @@ def answer(tmp_path):
     ("def broken(:\n", "MyReLU", "SyntaxError"),
     ("X = 1\n", "MyReLU", "has no MyReLU"),
     ("class MyAdam:\n    def __init__(self, params):\n        pass\n", "MyAdam",
-     "TypeError: __init__() takes 2 positional arguments but 5 were given "
+     "__init__() takes 2 positional arguments but 5 were given "
      "(mine.py, line 2)"),
     ("def numerical_gradient(f, x, h=1e-5):\n    return x * 0\n", "numerical_gradient",
      "has no function rel_error"),
