@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 from urllib.error import URLError
 
 import numpy as np
@@ -195,8 +197,11 @@ def test_offline_the_main_command_trains_on_the_shipped_mnist_test_set(tmp_path,
     status, out, err = cli("train", "--out", str(folder), "--quiet", "--epochs", "1",
                            "--hidden", "32", "--latent-dim", "2")
     assert status == 0, err
-    assert len(err.strip().splitlines()) == 1 and "mnist could not be downloaded" in err
-    assert "--dataset mnist-t10k" in err
+    first, why = err.splitlines()[:2]  # what it does, in a short first line; then why
+    assert first == ("npvae train: training on the MNIST test set that ships with npvae "
+                     "(--dataset mnist-t10k)")
+    assert why.startswith("  why: mnist could not be downloaded from OpenML (")
+    assert "Traceback" not in err and "error" not in first
     assert "training mnist-t10k: 7200 train, 800 validation, 2000 test" in out
     assert json.loads((folder / "config.json").read_text())["dataset"] == "mnist-t10k"
     assert cli("evaluate", "--run", str(folder))[0] == 0
@@ -499,3 +504,33 @@ def test_the_loss_figure_draws_the_parts_and_beta(trained):
     assert fig.axes[3].get_ylabel().startswith("beta")  # on the KL panel's right axis
     labels = [line.get_label() for line in fig.axes[0].get_lines()]
     assert labels == ["train", "validation", "test"]
+
+
+def test_the_same_command_twice_starts_a_second_run_and_says_what_to_do_next(cli, tmp_path,
+                                                                            monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", "--dataset", "digits", "--epochs", "1", "--hidden", "8", "--latent-dim",
+            "2", "--quiet"]
+    assert cli(*argv)[0] == 0
+    first = (tmp_path / "runs" / "digits" / "checkpoint.npz").read_bytes()
+    status, out, err = cli(*argv)
+    assert status == 0, err
+    assert "runs/digits holds a run: this one goes to runs/digits-2" in out
+    assert (tmp_path / "runs" / "digits" / "checkpoint.npz").read_bytes() == first
+    commands = out.split("next:\n")[1].splitlines()
+    assert commands[0] == "  npvae sample --run runs/digits-2"
+    for command in commands:  # each runs as printed
+        name, *rest = command.split()
+        assert name == "npvae"
+        status, _, err = cli(*rest)
+        assert status == 0, (command, err)
+
+
+def test_a_runs_folder_beside_the_package_does_not_shadow_it(tmp_path):
+    """``python -m npvae`` from the parent of a clone named npvae, whose runs/ folder Python
+    sees as a namespace package beside the installed one: no module of npvae is named runs."""
+    (tmp_path / "npvae" / "runs" / "digits").mkdir(parents=True)
+    result = subprocess.run([sys.executable, "-m", "npvae", "--help"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "train" in result.stdout

@@ -83,11 +83,12 @@ def training_data(config, given):
     except DownloadError as error:
         if "dataset" in given:  # whoever asked for the full set must not get a subset silently
             raise
-        print(f"npvae train: {error.reason}; training on the MNIST test set that ships with "
-              "npvae instead (--dataset mnist-t10k: its first 8,000 images train and validate, "
-              "the last 2,000 test). For the full MNIST, run where www.openml.org is reachable "
-              "(it is cached after one download) or pass --data-dir with its IDX files",
-              file=sys.stderr)
+        print("npvae train: training on the MNIST test set that ships with npvae "
+              "(--dataset mnist-t10k)\n"
+              f"  why: {error.reason}.\n"
+              "  Of the shipped set's 10,000 images, the first 8,000 train and validate and the "
+              "last 2,000 test.\n  For the full MNIST, run once where www.openml.org is "
+              "reachable (it is cached), or pass --data-dir with its IDX files.", file=sys.stderr)
         config.dataset = "mnist-t10k"
         return load_dataset(config.dataset)
 
@@ -108,6 +109,26 @@ def check_out_folder(out):
     if present and not ours(out / "config.json"):
         raise ValueError(f"--out {out} holds {', '.join(present)}, which a run would overwrite "
                          "and which no npvae run wrote: choose another --out")
+
+
+def new_run_folder(base):
+    """``base`` (runs/<dataset>), or if it holds a run or files of the user's, the first of
+    base-2, base-3, ... that does not: a command pasted again starts a new run."""
+    for number in range(1, 10_000):
+        folder = base if number == 1 else base.with_name(f"{base.name}-{number}")
+        try:
+            check_out_folder(folder)
+            return folder
+        except ValueError:
+            continue
+    raise ValueError(f"{base} and 9,998 folders beside it hold runs: choose an --out")
+
+
+def next_commands(out, config):
+    """What to try next with the run in ``out``: ready to paste."""
+    return "\n".join(["next:", f"  npvae sample --run {out}",
+                      f"  npvae evaluate --run {out} --iwae-k 100",
+                      f"  npvae train --resume --out {out} --epochs {config.epochs + 10}"])
 
 
 def ours(path):
@@ -144,8 +165,10 @@ def train(args):
         if args.out:
             check_out_folder(Path(args.out))
         full = training_data(config, given)  # before anything is written
-        out = Path(args.out or f"runs/{config.dataset}")
+        out = Path(args.out) if args.out else new_run_folder(Path("runs") / config.dataset)
         check_out_folder(out)
+        if not args.out and out.name != config.dataset:
+            print(f"runs/{config.dataset} holds a run: this one goes to {out}")
         meta = {"history": []}
     checkpoint = out / "checkpoint.npz"
     data, X_val, y_val, standardizer = run_data(config, full)
@@ -216,6 +239,7 @@ def train(args):
     save_figure(reconstruction_figure(model, X_test[:16], data.y_test[:16], config, shown),
                 out / "reconstructions.png")
     save_figure(plots.loss_curves(history), out / "loss.png")
+    print(next_commands(out, config))
     return 0
 
 
