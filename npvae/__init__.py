@@ -3,6 +3,7 @@
 from . import reference
 from .evaluation.elbo import active_units, evaluate, iwae_nll, kl_per_dimension
 from .models.factorvae import FactorVAE
+from .utils.version import installed_version
 from .models.registry import load
 from .models.tcvae import TCVAE
 from .models.vae import VAE, LossParts
@@ -11,7 +12,7 @@ from .nn.optim import SGD, Adam
 from .nn.params import Parameters
 from .training.fit import fit
 
-__version__ = "0.1.0"
+__version__ = installed_version()
 
 __all__ = ["VAE", "TCVAE", "FactorVAE", "LossParts", "Dense", "ReLU", "Tanh", "Sigmoid",
            "Sequential", "Adam", "SGD", "Parameters", "reference", "fit", "load", "evaluate",

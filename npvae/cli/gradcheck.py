@@ -19,9 +19,39 @@ def checking(spec, check):
             from None
 
 
+# The exercises, as ``npvae gradcheck --list`` prints them: the docs (docs/EXERCISES.md in the
+# repository) derive each one; this is what an installed npvae can say without them.
+EXERCISE_LIST = """\
+The exercises: derive each piece on paper, write it in a file of your own (mine.py), and let
+npvae judge it: its values against npvae's formulas, its gradients against finite differences,
+the interface's rules and the exercise's lesson. Read npvae/reference.py first
+(python -c "import npvae.reference as r; print(r.__file__)" says where it is installed).
+
+  0  difference          numerical_gradient(f, x, h=1e-5) and rel_error(a, n): centred
+                         differences and the relative error |a - n| / max(1e-8, |a| + |n|)
+  1  dense               class MyDense(n_in, n_out): y = x W + b
+  2  relu, tanh          class MyReLU(), class MyTanh(): y = max(x, 0), y = tanh(x)
+  3  kl                  class MyKL(): KL = -1/2 sum_k (1 + logvar - mu^2 - exp(logvar)), input
+                         h = [mu, logvar] (N, 2K), output (N, 1)
+  4  reparameterization  class MyReparameterization(): z = mu + exp(logvar / 2) * eps
+  5  bernoulli           class MyBernoulliNLL(): the negative log-likelihood from logits
+  6  adam                class MyAdam(params, lr, betas, eps): step() updates params in place
+  7  vae                 class MyVAE(input_dim, hidden_dim, latent_dim, beta): the whole model
+
+Judge one:  npvae gradcheck --exercise NAME mine.py:CLASS   (0: right, 1: wrong, 2: no run)
+
+A layer (1 to 5): forward(x) returns y and keeps what backward needs; backward(dy) returns
+dL/dx, does not change dy, and overwrites dL/dparameter in self.grads[key] (never +=);
+self.params and self.grads are dicts of float64 arrays with the same keys (a layer without
+parameters may leave them out)."""
+
+
 def gradcheck(args):
     """Exit status 0 when every check passes, 1 when one fails, 2 when the user's code could
     not be checked (it could not be loaded, built or run: one line saying where)."""
+    if args.list:
+        print(EXERCISE_LIST)
+        return 0
     exercise = args.exercise or (("adam", args.optimizer) if args.optimizer else None)
     if args.broken and (exercise or args.layer):
         raise ValueError("--broken breaks npvae's own formulas, to show a failing report; it "

@@ -337,6 +337,6 @@ def collapse_report(per_dim, config, threshold=KL_THRESHOLD):
     elif config.conditional:
         hint = "with --conditional, the label carries much of what the code would"
     else:
-        hint = "--free-bits keeps each dimension's KL at a floor (see the README)"
+        hint = "--free-bits keeps each dimension's KL at a floor (npvae train --help)"
     return line, (f"the posterior collapsed onto the prior: no latent dimension carries more "
                   f"than {threshold:g} nats ({per_dim.sum():.2f} in all); {hint}")

@@ -8,6 +8,7 @@ looks like.
 """
 
 import contextlib
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -248,26 +249,29 @@ def _kl_without_half(mu, logvar):
     return kl, mu.copy(), var - 1  # right: (var - 1) / 2
 
 
-BROKEN = {
-    "variance-as-std": ([(vae, "reparameterize_backward")], _variance_as_std,
+BROKEN = {  # name: (the function replaced, the wrong one, what is wrong)
+    "variance-as-std": (vae.reparameterize_backward, _variance_as_std,
                         "backprop through z treats exp(logvar) as the standard deviation"),
-    "kl-without-half": ([(vae, "kl_normal"), (losses, "kl_normal")], _kl_without_half,
+    "kl-without-half": (losses.kl_normal, _kl_without_half,
                         "the KL's gradient with respect to logvar lacks its factor 1/2"),
 }
 
 
 @contextlib.contextmanager
 def broken(name):
-    """Within the block npvae uses the wrong formula ``BROKEN[name]``, in the model and in the
-    checks of its pieces alike."""
-    places, wrong, _ = BROKEN[name]
-    saved = [getattr(module, attribute) for module, attribute in places]
+    """Within the block npvae uses the wrong formula ``BROKEN[name]`` everywhere: in every
+    module of npvae that holds the right one (the VAE, the batch-coupled models, the checks of
+    the pieces)."""
+    right, wrong, _ = BROKEN[name]
+    places = [(module, attribute) for module_name, module in list(sys.modules.items())
+              if module_name.split(".")[0] == "npvae" and module is not None
+              for attribute, value in list(vars(module).items()) if value is right]
     for module, attribute in places:
         setattr(module, attribute, wrong)
     try:
         yield
     finally:
-        for (module, attribute), right in zip(places, saved):
+        for module, attribute in places:
             setattr(module, attribute, right)
 
 

@@ -86,11 +86,12 @@ class CheckRow:
     note: str = ""  # a reason, printed under a failed row
 
 
-def hint(analytic, numerical, factors=()):
+def hint(analytic, numerical, factors=(), everywhere=None):
     """What a mismatch of two numbers at one coordinate suggests, or "".
 
     ``factors``: more (factor, meaning) pairs to look for in analytic / numerical, such as the
-    batch size."""
+    batch size. ``everywhere``: the two whole gradients (arrays); a factor is named only if it
+    holds at every coordinate, since one coordinate's ratio can match a factor by chance."""
     if numerical != 0 and analytic == 0:
         return "your gradient is 0 where it should not be: a missing term?"
     if analytic != 0 and abs(numerical) < 1e-8 * abs(analytic):
@@ -102,7 +103,9 @@ def hint(analytic, numerical, factors=()):
              (0.5, "half the right value: a factor 1/2 too many?"),
              (-1.0, "the right size with the wrong sign: a sign error?"), *factors]
     for factor, meaning in known:
-        if abs(ratio - factor) <= 0.02 * abs(factor):
+        if abs(ratio - factor) <= 0.02 * abs(factor) and (everywhere is None or np.allclose(
+                everywhere[0], factor * everywhere[1], rtol=0.02,
+                atol=1e-6 * abs(factor) * np.abs(everywhere[1]).max())):
             return meaning
     return ""
 
@@ -123,7 +126,7 @@ def compare(name, analytic, numerical, tol=DEFAULT_TOL, floor=DEFAULT_FLOOR, fac
     a, n = float(analytic[worst]), float(numerical[worst])
     return CheckRow(name, analytic.shape, float(np.abs(analytic).max()), error, errors.size,
                     passed, tuple(int(i) for i in worst), a, n,
-                    "" if passed else hint(a, n, factors))
+                    "" if passed else hint(a, n, factors, (analytic, numerical)))
 
 
 def check_array(name, f, x, analytic, h=DEFAULT_H, tol=DEFAULT_TOL, n_coords=None, rng=None,

@@ -170,3 +170,17 @@ def test_a_real_bug_gets_no_kink_note():
     model.mu_head.backward = lambda dy: original(2 * dy)
     rows = check_model(model, x, eps)
     assert not all(r.passed for r in rows) and kink_note(model, x, eps, rows) is None
+
+
+@pytest.mark.parametrize("name, sections", [
+    ("variance-as-std", ["Whole VAE 12-8-6-3", "Whole beta-TCVAE 12-8-3, MSS",
+                         "Whole beta-TCVAE 12-8-3, MWS", "Whole FactorVAE"]),
+    ("kl-without-half", ["Whole VAE 12-8-6-3", "Whole FactorVAE"]),
+])
+def test_a_broken_formula_reaches_every_model_that_uses_it(cli, name, sections):
+    """The batch-coupled models import the formula by name: they must be broken too."""
+    out = cli("gradcheck", "--broken", name)[1]
+    for section in sections:
+        body = out.split(f"== {section}")[1].split("\n== ")[0]
+        assert "FAIL" in body, section
+    assert cli("gradcheck")[0] == 0  # and mended after the block

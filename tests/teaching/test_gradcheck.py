@@ -1,6 +1,7 @@
 import numpy as np
 
-from npvae.teaching.gradcheck import check_array, format_report, numerical_gradient, rel_error
+from npvae.teaching.gradcheck import (check_array, compare, format_report, numerical_gradient,
+                                      rel_error)
 
 
 def test_numerical_gradient_of_a_known_function():
@@ -30,3 +31,15 @@ def test_a_wrong_gradient_fails_and_the_report_says_so():
     assert not bad.passed and bad.worst_error > 1e-5
     report = format_report([good, bad])
     assert "FAIL" in report and "1 of 2 passed" in report
+
+
+def test_a_factor_is_named_only_where_it_holds_at_every_coordinate():
+    """A ReLU whose backward multiplies by its output: at one coordinate the ratio was 0.1413,
+    within 2% of 1/7 (the batch size), yet no batch mean is to blame."""
+    numerical = np.array([[1.45802, 1.0, 2.0], [0.5, 3.0, 1.5]])
+    analytic = numerical * np.array([[0.1413, 0.9, 0.4], [1.0, 0.2, 0.7]])
+    factors = ((1 / 7, "1/N = 1/7 of the right value"),)
+    row = compare("x", analytic, numerical, factors=factors)
+    assert not row.passed and row.worst_index == (0, 0) and "1/N" not in row.note
+    assert "1/N" in compare("x", numerical / 7, numerical, factors=factors).note
+    assert "1/2" in compare("x", 2 * numerical, numerical).note
