@@ -92,3 +92,11 @@ def test_the_pasted_commands_of_the_readme_and_docs_run_in_order(cli, tmp_path, 
             assert status == expected, f"{page.name}: {command}\n{err}"
             ran.append(command)
     assert "npvae train" in ran and "npvae sample --run runs/digits" in ran
+
+
+def test_the_package_page_has_no_relative_links_or_images():
+    """docs/PACKAGE.md is the description on the package's page, where a relative link leads
+    nowhere: pyproject.toml names it as the readme."""
+    page = (ROOT / "docs" / "PACKAGE.md").read_text()
+    assert 'readme = "docs/PACKAGE.md"' in (ROOT / "pyproject.toml").read_text()
+    assert not re.search(r"\]\((?!https?://)|<img|src=", page)
