@@ -124,7 +124,7 @@ def save_figure(fig, path):
     replaced = Path(path).exists()
     try:
         with atomic_file(path) as f:
-            fig.savefig(f, format="png", dpi=110)
+            fig.savefig(f, format="png", dpi=110, bbox_inches="tight", pad_inches=0.1)
     finally:
         plt.close(fig)
     print(f"wrote {path}" + (" (it replaces the earlier one)" if replaced else ""))

@@ -28,8 +28,8 @@ def tile(images, image_shape, n_cols):
 def image_grid(images, image_shape, n_cols, title, ax=None, row_labels=None):
     """Images (N, H*W) with values in [0, 1] as a grid, black on white, ``n_cols`` per row."""
     n_rows = -(-len(images) // n_cols)
-    scale = 0.5 if image_shape[0] > 10 else 0.35
-    fig, ax = _axes(ax, (max(3.0, n_cols * scale + 1.0), n_rows * scale + 0.8))
+    scale = 0.5 if image_shape[0] > 10 else 0.35  # inches per image
+    fig, ax = _axes(ax, (max(3.0, n_cols * scale + 1.0), n_rows * scale + 0.6))
     ax.imshow(1 - tile(images, image_shape, n_cols), cmap="gray", vmin=0, vmax=1,
               interpolation="nearest")
     ax.set_title(textwrap.fill(title, max(24, int(10 * fig.get_figwidth()))))  # on the figure
@@ -59,28 +59,36 @@ def image_grids(grids, image_shape, n_cols):
 def loss_curves(history):
     """``fit``'s history in three panels, per epoch: the negative ELBO (train, validation, and the
     test set where the history has it), its reconstruction part and its KL part (nats), with
-    beta, the KL's weight in training, on the KL panel's right axis."""
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
+    beta, the KL's weight in training, on the KL panel's right axis. Every panel has its own
+    legend; beta's line is grey and dashed, with no markers, beside its own axis."""
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4.2))
     epochs = [r["epoch"] for r in history]
+    below = dict(loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=2, fontsize="small",
+                 frameon=False)  # under the panel, where it hides no line
     panels = [("loss", "negative ELBO"), ("reconstruction", "reconstruction"), ("kl", "KL")]
     for ax, (key, title) in zip(axes, panels):
         for split, style in (("train", "o-"), ("val", "s-"), ("test", "^")):
             points = [(r["epoch"], r[f"{split}_{key}"]) for r in history if f"{split}_{key}" in r]
             if points:
-                label = {"val": "validation"}.get(split, split)
-                ax.plot(*zip(*points), style, label=label, markersize=4)
+                label = {"val": "validation", "test": "test (once, at the end)"}.get(split, split)
+                ax.plot(*zip(*points), style, label=label, markersize=5 if split == "test" else 4)
         ax.set_title(title)
         ax.set_xlabel("epoch")
+        ax.set_ylabel("nats per example")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs, even for one
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("nats per example")
-    axes[0].legend()
+        ax.legend(**below)
     if "beta" in history[0]:
-        beta_axis = axes[2].twinx()
-        beta_axis.plot(epochs, [r["beta"] for r in history], "k--", linewidth=1, label="beta")
-        beta_axis.set_ylabel("beta (mean over the epoch's steps)")
-        beta_axis.set_ylim(bottom=0)
-        beta_axis.legend(loc="lower right")
+        kl_axis = axes[2]
+        beta_axis = kl_axis.twinx()
+        beta_axis.plot(epochs, [r["beta"] for r in history], "--", color="0.45", linewidth=1.5,
+                       label="beta (right axis)")
+        beta_axis.set_ylabel("beta (the KL's weight, mean of the epoch)", color="0.35")
+        beta_axis.tick_params(axis="y", colors="0.35")
+        beta_axis.set_ylim(0, 1.15 * max(1.0, max(r["beta"] for r in history)))
+        lines = kl_axis.get_legend_handles_labels()
+        beta = beta_axis.get_legend_handles_labels()
+        kl_axis.legend(lines[0] + beta[0], lines[1] + beta[1], **below)
     fig.tight_layout()
     return fig
 
