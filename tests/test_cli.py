@@ -503,7 +503,13 @@ def test_the_loss_figure_draws_the_parts_and_beta(trained):
     assert titles[:3] == ["negative ELBO", "reconstruction", "KL"]
     assert fig.axes[3].get_ylabel().startswith("beta")  # on the KL panel's right axis
     labels = [line.get_label() for line in fig.axes[0].get_lines()]
-    assert labels == ["train", "validation", "test"]
+    assert labels == ["train", "validation", "test (once, at the end)"]
+    for ax in fig.axes[:3]:  # every panel says what its lines are
+        assert [t.get_text() for t in ax.get_legend().get_texts()][:3] == labels
+    kl_legend = [t.get_text() for t in fig.axes[2].get_legend().get_texts()]
+    assert kl_legend == labels + ["beta (right axis)"]
+    beta_line = fig.axes[3].get_lines()[0]
+    assert beta_line.get_linestyle() == "--" and beta_line.get_marker() in ("None", "", None)
 
 
 def test_the_same_command_twice_starts_a_second_run_and_says_what_to_do_next(cli, tmp_path,

@@ -190,7 +190,8 @@ def train(args):
                       checkpoint_path=checkpoint, resume=args.resume,
                       train_config=asdict(config),
                       progress=not args.quiet and sys.stderr.isatty(), callback=report_epoch,
-                      y_train=data.y_train, engine=config.engine, X_val=X_val, y_val=y_val,
+                      y_train=labels_for(model, data.y_train), engine=config.engine,
+                      X_val=X_val, y_val=None if y_val is None else labels_for(model, y_val),
                       patience=config.patience, lr_schedule=config.lr_schedule,
                       kl_cycles=config.kl_cycles)
     except TrainingDiverged as error:  # (--resume would take the same steps again)

@@ -20,6 +20,7 @@ model's Generator, and its state is saved with every checkpoint, so a resumed ru
 the very numbers an uninterrupted run would have drawn: the parameters come out bit-identical.
 """
 
+import numbers
 import time
 from dataclasses import dataclass, field
 from typing import NamedTuple, Optional
@@ -108,14 +109,29 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
         if X_val is None:
             raise ValueError("early stopping (patience) watches the validation loss: pass X_val")
     schedule = lr_schedule_from(lr_schedule)
+    check_learning_rate("lr", lr)
+    check_callables(callback, optimizer, resume, checkpoint_path)
     # 0/1 pixels kept as uint8 (the full sprites set, 3 GB as bytes) stay bytes, each batch made
     # floats as it is gathered
     X_train = X_train if is_byte_pixels(model, X_train) else model.check_input(X_train)
+    for name, labels in (("y_train", y_train), ("y_val", y_val), ("y_test", y_test)):
+        if labels is not None and not model.n_classes:
+            raise ValueError(f"{name} holds labels, but {type(model).__name__} is not "
+                             "conditional (n_classes=0): leave it out, or build a conditional "
+                             "model")
     y_train = model.check_labels(y_train, len(X_train)) if model.n_classes else None
+    if getattr(model, "dataset_size", len(X_train)) != len(X_train):
+        raise ValueError(f"the model's dataset_size is {model.dataset_size}, but X_train has "
+                         f"{len(X_train)} rows: the minibatch estimators weigh by the number of "
+                         "training examples (build the model with dataset_size=len(X_train))")
     X_val, y_val = held_out(model, X_val, y_val, binarize_mode)
     X_test, y_test = held_out(model, X_test, y_test, binarize_mode)
 
     backprop, optimizer = training_engine(model, engine, optimizer, lr)
+    bound = getattr(optimizer, "params", model.params)
+    if getattr(bound, "vector", None) is not model.params.vector:
+        raise ValueError("the optimizer updates another model's parameters: build it with this "
+                         "model's, e.g. Adam(model.params)")
     if schedule is not None and not hasattr(optimizer, "lr"):
         raise ValueError(f"a learning-rate schedule sets optimizer.lr; "
                          f"{type(optimizer).__name__} has no lr")
@@ -135,7 +151,9 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
             break  # (also a resumed run that had stopped early)
         began = time.perf_counter()
         if schedule is not None:
-            optimizer.lr = float(schedule(epoch, epochs, base_lr, state.history))
+            optimizer.lr = check_learning_rate(
+                f"lr_schedule's value at epoch {epoch + 1}",
+                schedule(epoch, epochs, base_lr, list(state.history)))
         try:
             record = train_epoch(model, backprop, optimizer, batches, kl, epoch,
                                  float(getattr(optimizer, "lr", lr)), progress)
@@ -156,6 +174,27 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
         if bad and not_recovering(state.history, state.untrained):
             raise diverged(state.history, checkpoint_path, state.untrained, last=False)
     return finish(model, state, checkpoint_path)
+
+
+def check_learning_rate(name, lr):
+    """``lr`` as a float if it is a finite number > 0, or ValueError naming it."""
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not np.isfinite(lr) \
+            or lr <= 0:
+        raise ValueError(f"{name} must be a finite number > 0; got {lr!r}")
+    return float(lr)
+
+
+def check_callables(callback, optimizer, resume, checkpoint_path):
+    """The arguments ``fit`` calls or reads: TypeError or ValueError saying what was expected."""
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be a callable callback(record, model); got {callback!r}")
+    missing = [name for name in ("step", "state_dict", "load_state_dict")
+               if optimizer is not None and not callable(getattr(optimizer, name, None))]
+    if missing:
+        raise TypeError(f"optimizer must have step(), state_dict() and load_state_dict(); "
+                        f"{type(optimizer).__name__} lacks {', '.join(missing)}")
+    if resume and checkpoint_path is None:
+        raise ValueError("resume=True continues from checkpoint_path: pass the checkpoint's path")
 
 
 def check_schedules(warmup_epochs, kl_cycles, kl_cycle_ratio):

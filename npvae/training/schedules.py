@@ -23,6 +23,7 @@ from 0; history, ``fit``'s records of the epochs before it):
                                         than ``patience`` epochs without a new best
 """
 
+import inspect
 import math
 
 import numpy as np
@@ -119,7 +120,15 @@ def lr_schedule_from(schedule):
             raise ValueError(f"lr_schedule must be None, one of {sorted(LR_SCHEDULES)} or a "
                              f"callable; got {schedule!r}")
         return LR_SCHEDULES[schedule]()
+    expected = (f"lr_schedule must be None, one of {sorted(LR_SCHEDULES)} or a callable "
+                "(epoch, epochs, lr, history) -> lr")
     if not callable(schedule):
-        raise ValueError(f"lr_schedule must be None, one of {sorted(LR_SCHEDULES)} or a "
-                         f"callable (epoch, epochs, lr, history) -> lr; got {schedule!r}")
+        raise ValueError(f"{expected}; got {schedule!r}")
+    try:
+        inspect.signature(schedule).bind(0, 1, 1e-3, [])
+    except TypeError:
+        raise ValueError(f"{expected}; {schedule!r} does not take those four arguments") \
+            from None
+    except ValueError:  # a builtin without a signature: it is called as it is
+        pass
     return schedule

@@ -1,0 +1,63 @@
+"""fit refuses a mistake before it trains on it, naming the argument and what it expected."""
+
+import numpy as np
+import pytest
+
+from npvae import TCVAE, VAE, Adam, fit
+
+
+@pytest.fixture
+def data(rng):
+    return rng.random((40, 6)).astype(np.float32)
+
+
+def vae(**kwargs):
+    return VAE(6, (8,), 2, random_state=0, **kwargs)
+
+
+@pytest.mark.parametrize("schedule, fragment", [
+    (lambda epoch, epochs, lr, history: -0.1, "lr_schedule's value at epoch 1 must be a finite "
+                                              "number > 0; got -0.1"),
+    (lambda epoch, epochs, lr, history: None, "got None"),
+    (lambda epoch, epochs, lr, history: "fast", "got 'fast'"),
+    (lambda epoch, epochs, lr, history: float("nan"), "got nan"),
+    (lambda epoch, epochs, lr, history: lr if epoch == 0 else float("inf"),
+     "lr_schedule's value at epoch 2 must be a finite number > 0; got inf"),
+])
+def test_a_schedule_is_refused_at_the_step_where_it_returns_a_bad_value(data, schedule, fragment):
+    model = vae()
+    with pytest.raises(ValueError, match=fragment.replace("(", r"\(")):
+        fit(model, data, epochs=3, lr_schedule=schedule)
+
+
+@pytest.mark.parametrize("kwargs, error, fragment", [
+    (dict(lr="fast"), ValueError, "lr must be a finite number > 0; got 'fast'"),
+    (dict(lr=0.0), ValueError, "lr must be a finite number > 0; got 0.0"),
+    (dict(lr_schedule=lambda: 1e-3), ValueError, "does not take those four arguments"),
+    (dict(callback=5), TypeError, "callback must be a callable callback(record, model)"),
+    (dict(resume=True), ValueError, "resume=True continues from checkpoint_path"),
+    (dict(optimizer=object()), TypeError, "object lacks step, state_dict, load_state_dict"),
+    (dict(y_train=np.zeros(40, int)), ValueError, "y_train holds labels, but VAE is not "
+                                                  "conditional"),
+])
+def test_bad_arguments_are_refused_up_front(data, kwargs, error, fragment):
+    model = vae()
+    before = model.params.vector.copy()
+    with pytest.raises(error, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+        fit(model, data, epochs=1, **kwargs)
+    assert np.array_equal(model.params.vector, before)  # nothing trained
+
+
+def test_an_optimizer_of_another_model_is_refused(data):
+    model, other = vae(), vae()
+    with pytest.raises(ValueError, match="the optimizer updates another model's parameters"):
+        fit(model, data, epochs=1, optimizer=Adam(other.params))
+    fit(model, data, epochs=1, optimizer=Adam(model.params))  # its own: trains
+
+
+@pytest.mark.parametrize("size", [20, 10**9])
+def test_a_tcvae_whose_dataset_size_is_not_the_training_sets_is_refused(data, size):
+    model = TCVAE(6, (8,), 2, dataset_size=size, random_state=0)
+    with pytest.raises(ValueError, match=f"dataset_size is {size}, but X_train has 40 rows"):
+        fit(model, data, epochs=1, batch_size=16)
+    fit(TCVAE(6, (8,), 2, dataset_size=40, random_state=0), data, epochs=1, batch_size=16)
