@@ -3,6 +3,7 @@ asked), the model, ``npvae.fit`` with a line per epoch, the test set once at the
 figures. ``--resume`` continues a run with its saved settings.
 """
 
+import contextlib
 import json
 import sys
 from dataclasses import asdict
@@ -18,7 +19,7 @@ from ..models.vae import VAE
 from ..nn.checkpoint import CheckpointError, read_checkpoint
 from ..training.divergence import TrainingDiverged, limit
 from ..training.fit import epochs_without_progress, fit, test_targets
-from ..utils.files import write_text_atomically
+from ..utils.files import FolderInUse, hold_folder, write_text_atomically
 from .disentangling import build_model, fill_model_defaults
 from .generate import reconstruction_figure, samples_figure
 from .run_folder import (Terminated, TrainConfig, data_units, labels_for, run_data, save_figure,
@@ -112,15 +113,21 @@ def check_out_folder(out):
 
 
 def new_run_folder(base):
-    """``base`` (runs/<dataset>), or if it holds a run or files of the user's, the first of
-    base-2, base-3, ... that does not: a command pasted again starts a new run."""
+    """``base`` (runs/<dataset>), or if it holds a run or files of the user's, or another
+    process holds it, the first of base-2, base-3, ... that does not: a command pasted again
+    starts a new run. Returns the folder and its lock (``hold_folder``)."""
     for number in range(1, 10_000):
         folder = base if number == 1 else base.with_name(f"{base.name}-{number}")
         try:
             check_out_folder(folder)
-            return folder
-        except ValueError:
+            held = hold_folder(folder)
+        except (ValueError, FolderInUse):
             continue
+        try:
+            check_out_folder(folder)  # again, now that no other run can be writing it
+            return folder, held
+        except ValueError:
+            held.close()
     raise ValueError(f"{base} and 9,998 folders beside it hold runs: choose an --out")
 
 
@@ -141,9 +148,17 @@ def ours(path):
 
 
 def train(args):
+    """``npvae train``; the run folder is held (``hold_folder``) until it returns."""
+    with contextlib.ExitStack() as holding:
+        return train_holding(args, holding)
+
+
+def train_holding(args, holding):
     given = given_options(args)
     if args.resume:
         out = Path(args.out or f"runs/{given.get('dataset', 'mnist')}")
+        if (out / "checkpoint.npz").exists():  # (else resumed_config says there is none)
+            holding.enter_context(hold_folder(out))
         config, meta = resumed_config(out, given)
         done = meta["epoch"]
         if done >= config.epochs:
@@ -165,8 +180,13 @@ def train(args):
         if args.out:
             check_out_folder(Path(args.out))
         full = training_data(config, given)  # before anything is written
-        out = Path(args.out) if args.out else new_run_folder(Path("runs") / config.dataset)
-        check_out_folder(out)
+        if args.out:
+            out = Path(args.out)
+            holding.enter_context(hold_folder(out))  # one run per folder; then the check, which
+            check_out_folder(out)  # no other run can race
+        else:
+            out, held = new_run_folder(Path("runs") / config.dataset)
+            holding.enter_context(held)
         if not args.out and out.name != config.dataset:
             print(f"runs/{config.dataset} holds a run: this one goes to {out}")
         meta = {"history": []}

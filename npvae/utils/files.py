@@ -1,6 +1,8 @@
-"""Files written atomically: a reader sees the old file or the complete new one."""
+"""Files written atomically (a reader sees the old file or the complete new one), and folders
+held by one process at a time."""
 
 import contextlib
+import errno
 import os
 import signal
 import tempfile
@@ -63,3 +65,62 @@ def write_text_atomically(path, text):
     """Write a text file through ``atomic_file``."""
     with atomic_file(path, "w") as f:
         f.write(text)
+
+
+LOCK_NAME = ".npvae.lock"
+
+
+class FolderInUse(OSError):
+    """Another process holds the folder (``hold_folder``)."""
+
+
+def hold_folder(folder):
+    """Hold ``folder`` (made if need be) for this process until ``close()`` (or the end of a
+    ``with`` block): FolderInUse if another process holds it. The lock is the operating
+    system's (flock), which lets go when the process ends, however it ends (kill -9 too), so a
+    killed run blocks no one. A folder it made is removed on close if nothing else was written
+    into it. (Without fcntl, on Windows, nothing is held.)"""
+    return FolderHold(Path(folder))
+
+
+class FolderHold:
+    """What ``hold_folder`` returns: an open, locked file in the folder."""
+
+    def __init__(self, folder):
+        self.folder, self.made = folder, not folder.exists()
+        try:
+            import fcntl
+        except ImportError:
+            self.file = None
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        self.file = open(folder / LOCK_NAME, "a+")
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            self.file.seek(0)
+            holder = self.file.read().strip()
+            self.file.close()
+            if error.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            raise FolderInUse(f"{folder} is in use by another npvae process"
+                              f"{f' (pid {holder})' if holder.isdigit() else ''}: wait for it "
+                              "to end, or choose another folder") from None
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(str(os.getpid()))
+        self.file.flush()
+
+    def close(self):
+        if self.file is None or self.file.closed:
+            return
+        if self.made and [p.name for p in self.folder.iterdir()] == [LOCK_NAME]:
+            (self.folder / LOCK_NAME).unlink()  # a start that failed leaves no folder
+            self.folder.rmdir()
+        self.file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -3,6 +3,9 @@ readable by all."""
 
 import json
 import os
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -70,3 +73,45 @@ def test_out_is_refused_if_a_run_would_overwrite_files_npvae_did_not_write(cli, 
     stopped.mkdir()
     (stopped / "config.json").write_text('{"dataset": "digits", "epochs": 1, "latent_dim": 2}')
     assert cli(*TRAIN, "--epochs", "1", "--out", str(stopped))[0] == 0
+
+
+def test_a_run_folder_is_held_by_one_process_and_let_go_when_it_is_killed(tmp_path):
+    """Two real processes: while a run trains, a second start and a --resume on its folder are
+    refused in one line; after kill -9 the folder is free again and the run resumes."""
+    out = tmp_path / "run"
+    npvae = [sys.executable, "-m", "npvae", "train", "--dataset", "digits", "--hidden", "16",
+             "--latent-dim", "2", "--quiet", "--out", str(out)]
+    first = subprocess.Popen(npvae + ["--epochs", "100000"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "checkpoint.npz").exists():  # its first epoch is written
+            assert first.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        second = subprocess.run(npvae + ["--epochs", "2"], capture_output=True, text=True,
+                                timeout=120)
+        assert_one_line_error(second.returncode, second.stderr, f"{out} already holds a run")
+        resume = subprocess.run(npvae + ["--resume"], capture_output=True, text=True,
+                                timeout=120)
+        assert_one_line_error(resume.returncode, resume.stderr,
+                              f"{out} is in use by another npvae process (pid {first.pid})")
+    finally:
+        first.kill()  # SIGKILL: no handler runs, the lock file stays behind
+        first.wait()
+    resumed = subprocess.run(npvae + ["--resume", "--epochs", "1"], capture_output=True,
+                             text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr  # holds at least 1: nothing to train, no error
+
+
+def test_two_starts_on_one_empty_folder_cannot_both_write_it(tmp_path):
+    """The race the lock closes: a folder with no run yet, held by another process (here this
+    one), is refused to a second start, which writes nothing into it."""
+    from npvae.utils.files import hold_folder
+    out = tmp_path / "run"
+    with hold_folder(out):
+        second = subprocess.run([sys.executable, "-m", "npvae", *TRAIN, "--epochs", "1",
+                                 "--out", str(out)], capture_output=True, text=True, timeout=120)
+        assert_one_line_error(second.returncode, second.stderr,
+                              f"{out} is in use by another npvae process (pid {os.getpid()})")
+        assert [p.name for p in out.iterdir()] == [".npvae.lock"]
+    assert not out.exists()  # the holder made it and wrote nothing: it is gone
