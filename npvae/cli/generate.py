@@ -10,6 +10,8 @@ from statistics import NormalDist
 
 import numpy as np
 
+from ..data.catalog import SPRITES
+from ..data.sprites import SHAPES
 from ..evaluation import plots
 from .run_folder import (MAX_COLUMNS, MAX_IMAGES, MAX_ROWS, check_at_most, check_per_example_path,
                          display, labels_for, latent_columns, open_run, save_figure, test_set,
@@ -113,8 +115,8 @@ def latent(args):
     if model.latent_dim > 2:
         pca = PCA(2).fit(mu)
         points, xlabel, ylabel = pca.transform(mu), "PC 1", "PC 2"
-        title = (f"Test-set posterior means, PCA of {model.latent_dim}-D latents "
-                 f"({pca.explained_variance_ratio_.sum():.0%} of variance)")
+        title = (f"Test-set posterior means ({config.dataset}), PCA of {model.latent_dim}-D "
+                 f"latents ({pca.explained_variance_ratio_.sum():.0%} of variance)")
     elif model.latent_dim == 2:
         points, xlabel, ylabel = mu, "z1", "z2"
         title = f"Test-set posterior means ({config.dataset})"
@@ -122,15 +124,20 @@ def latent(args):
         jitter = np.random.default_rng(0).uniform(-0.3, 0.3, len(mu))
         points, xlabel, ylabel = np.column_stack([mu[:, 0], y_test + jitter]), "z1", "label"
         title = f"Test-set posterior means ({config.dataset})"
-    save_figure(plots.latent_scatter(points, y_test, title, xlabel, ylabel),
+    names = SHAPES if config.dataset in SPRITES else None  # sprites' labels are their shapes
+    if config.holdout_class is not None:
+        title += f"; class {config.holdout_class} was held out of training"
+    save_figure(plots.latent_scatter(points, y_test, title, xlabel, ylabel, names=names),
                 Path(args.run) / "latent.png")
     if model.latent_dim == 2 and not model.n_classes:  # Kingma & Welling's figure 4
         side = 15
         q = np.array([NormalDist().inv_cdf(p) for p in np.linspace(0.05, 0.95, side)])
         z = np.array([[a, b] for b in q[::-1] for a in q])  # rows: z2 from high to low
-        save_figure(plots.image_grid(display(config)(model.decode(z)), config.image_shape, side,
-                                     "Decoded latent grid (Gaussian quantiles 0.05 to 0.95)"),
-                    Path(args.run) / "manifold.png")
+        fig = plots.image_grid(display(config)(model.decode(z)), config.image_shape, side,
+                               f"Decoded latent grid ({config.dataset}): z1 across, z2 up, at "
+                               "the prior's quantiles 0.05 to 0.95")
+        plots.label_grid_axes(fig.axes[0], config.image_shape, q, q[::-1], "z1", "z2")
+        save_figure(fig, Path(args.run) / "manifold.png")
     return 0
 
 

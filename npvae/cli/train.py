@@ -259,7 +259,8 @@ def train_holding(args, holding):
     save_figure(samples_figure(model, config, shown=shown), out / "samples.png")
     save_figure(reconstruction_figure(model, X_test[:16], data.y_test[:16], config, shown),
                 out / "reconstructions.png")
-    save_figure(plots.loss_curves(history), out / "loss.png")
+    beta_name = "beta (the total correlation's weight)" if config.model == "tcvae" else "beta"
+    save_figure(plots.loss_curves(history, beta_name), out / "loss.png")
     print(next_commands(out, config))
     return 0
 
