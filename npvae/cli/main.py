@@ -20,6 +20,7 @@ def one_line_warning(message, *args, **kwargs):
 
 
 def _terminate(signum, frame):
+    Terminated.requested = True
     raise Terminated()
 
 
@@ -33,6 +34,7 @@ def main(argv=None):
         build_parser().print_help(sys.stderr)
         return 2
     args = build_parser().parse_args(argv)
+    Terminated.requested = False
     previous = signal.signal(signal.SIGTERM, _terminate)  # unwinds like Ctrl-C: no half files
     formatwarning = warnings.formatwarning
     warnings.formatwarning = one_line_warning

@@ -28,7 +28,12 @@ from ..utils.files import atomic_file, save_npz_atomically, write_text_atomicall
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, what a job scheduler sends: the command line raises it in its handler, so that it
-    unwinds like Ctrl-C (temporary files deleted, the last checkpoint kept)."""
+    unwinds like Ctrl-C (temporary files deleted, the last checkpoint kept).
+
+    ``requested`` stays True once one was sent: where Python drops an exception raised by a
+    signal handler (in a ``__del__`` or a C callback), training stops at the end of the epoch."""
+
+    requested = False
 
 
 @dataclass

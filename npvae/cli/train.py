@@ -203,6 +203,8 @@ def train_holding(args, holding):
         history.append(record)
         write_history(out, history)
         print(epoch_line(record, config), flush=True)
+        if Terminated.requested:  # a SIGTERM whose exception was lost
+            raise Terminated()
 
     try:
         history = fit(model, data.X_train, config.epochs, config.batch_size, config.lr,

@@ -24,11 +24,10 @@ other), so the numbers do not depend on the machine: the same seed gives the sam
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from ..models.coupled import CoupledVAE, Encoded, FreeBits, decode_backward, encode
 from ..models.vae import LossParts
-from ..utils.threads import even_slices, usable_cores
+from ..utils.threads import blas_threads, even_slices, usable_cores
 
 SHARES = 2
 
@@ -60,7 +59,7 @@ class DataParallel:
 
     def blas_per_thread(self):
         """A context in which BLAS uses ``cores // threads`` threads."""
-        return threadpool_limits(max(1, self.cores // self.threads), user_api="blas")
+        return blas_threads(max(1, self.cores // self.threads))
 
     def forward_backward(self, x, eps, beta=None, y=None):
         """x (N, D), eps (N, K), y (N,) or None, already checked; returns the batch's LossParts."""

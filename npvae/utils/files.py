@@ -15,17 +15,20 @@ import numpy as np
 @contextlib.contextmanager
 def atomic_file(path, mode="wb"):
     """Open a temporary file beside ``path`` for writing; on success rename it into place, on any
-    error (Ctrl-C too) delete it. A reader sees the old file or the complete new one, never half."""
+    error delete it. A reader sees the old file or the complete new one, never half.
+
+    A Ctrl-C or SIGTERM waits until the file is in place (or deleted): an exception raised in
+    the middle of a write would leave the writer (a zip file, say) half closed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = None
     try:
-        with signals_held():  # a Ctrl-C or SIGTERM arrives once tmp names the file made
+        with signals_held():
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; a run file is for all to read
-        with os.fdopen(fd, mode) as f:
-            yield f
-        os.replace(tmp, path)
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; for all to read
+            with os.fdopen(fd, mode) as f:
+                yield f
+            os.replace(tmp, path)
     except BaseException:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
@@ -34,18 +37,26 @@ def atomic_file(path, mode="wb"):
 
 @contextlib.contextmanager
 def signals_held():
-    """Hold SIGINT and SIGTERM back within the block (in the main thread, where Python runs
-    their handlers): they are delivered when it ends."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not \
-            threading.main_thread():
+    """Hold SIGINT and SIGTERM back within the block: their handlers run when it ends.
+
+    For the block's length a handler that only notes the signal stands in for each; at the end
+    the old handlers are back and a noted signal is raised again for them. (Masking the signal
+    would not do: the operating system then hands it to another thread, and Python runs the
+    handler in the main thread all the same.) Outside the main thread, where Python cannot set
+    handlers, it holds nothing back."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    noted = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = [signal.signal(s, lambda signum, frame: noted.append(signum)) for s in held]
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for s, handler in zip(held, previous):
+            signal.signal(s, signal.SIG_DFL if handler is None else handler)
+        if noted:
+            signal.raise_signal(noted[0])
 
 
 def _umask():
