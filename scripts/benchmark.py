@@ -36,7 +36,7 @@ import tracemalloc
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from npvae import TCVAE, VAE, FactorVAE, evaluate, fit
+from npvae import SGD, TCVAE, VAE, FactorVAE, evaluate, fit
 from npvae.data.dataset import DataError
 from npvae.data.mnist import load_idx_dir
 
@@ -46,12 +46,13 @@ SIZES = (784, 400, 400, 20)
 def data(args):
     if args.data_dir:
         d = load_idx_dir(args.data_dir)
-        return d.X_train, d.X_test
+        return d.X_train[:args.examples], d.X_test
     rng = np.random.default_rng(0)
-    return rng.random((60_000, 784), dtype=np.float32), rng.random((10_000, 784), dtype=np.float32)
+    return (rng.random((args.examples, 784), dtype=np.float32),
+            rng.random((10_000, 784), dtype=np.float32))
 
 
-class NoStep:
+class NoStep(SGD):
     """An optimizer that leaves the parameters alone: an epoch with it times the forward and
     backward passes (and the batches) without Adam's update."""
 
@@ -59,8 +60,9 @@ class NoStep:
         pass
 
 
-def npvae_epoch(X, dtype, seed, optimizer=None, engine="fast"):
+def npvae_epoch(X, dtype, seed, no_step=False, engine="fast"):
     model = VAE(784, SIZES[1:3], SIZES[3], dtype=dtype, random_state=seed)
+    optimizer = NoStep(model.params) if no_step else None
     began = time.perf_counter()
     fit(model, X, epochs=1, batch_size=128, lr=1e-3, optimizer=optimizer, engine=engine)
     return time.perf_counter() - began, model
@@ -177,6 +179,8 @@ def main():
     parser.add_argument("--data-dir", help="MNIST-format IDX files instead of random pixels")
     parser.add_argument("--reference-engine", action="store_true",
                         help="also time one epoch of fit(engine='reference')")
+    parser.add_argument("--examples", type=int, default=60_000,
+                        help="examples per epoch (fewer for a quick try of the script)")
     parser.add_argument("--steps", type=int, default=200,
                         help="batches per timing of the disentangling models' steps")
     parser.add_argument("--paper-discriminator", action="store_true",
@@ -204,7 +208,7 @@ def main():
                 times["PyTorch float32"].append(torch_epoch(X, run))
                 times["GEMM floor, PyTorch"].append(gemm_floor(len(X), library="torch"))
             times["npvae float64"].append(npvae_epoch(X.astype(np.float64), np.float64, run)[0])
-            no_adam = npvae_epoch(X, np.float32, run, optimizer=NoStep())[0]
+            no_adam = npvae_epoch(X, np.float32, run, no_step=True)[0]
             times["npvae float32, no Adam step"].append(no_adam)
             if args.reference_engine and run == 0:
                 reference = npvae_epoch(X, np.float32, run, engine="reference")[0]

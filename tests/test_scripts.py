@@ -23,6 +23,17 @@ def test_the_beta_sweep_runs_in_parallel_and_draws_its_figures(tmp_path):
         assert (out / name).stat().st_size > 1000
 
 
+def test_the_benchmark_runs_through_on_a_few_examples():
+    """Its numbers are for a quiet machine; here only that every row is measured and printed."""
+    result = subprocess.run([sys.executable, str(SCRIPTS / "benchmark.py"), "--examples", "512",
+                             "--runs", "1", "--steps", "2", "--reference-engine"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    for row in ("npvae / floor", "float64 / float32", "no Adam / floor", "reference / npvae",
+                "beta-TCVAE (MSS) / VAE", "FactorVAE / VAE", "peak NumPy memory"):
+        assert row in result.stdout, result.stdout
+
+
 @pytest.mark.parametrize("script", ["benchmark.py", "beta_sweep.py"])
 def test_a_missing_data_folder_is_one_line_and_exit_status_2(script, tmp_path):
     missing = tmp_path / "no-such-folder"
