@@ -110,7 +110,8 @@ def pool(images, side, block):
 def read_deepmind(path):
     """DeepMind's dsprites .npz, read without pickle: images (N, 4096) uint8 0/1 and the factor
     classes (N, 5) (its ``latents_classes`` without the colour). ``path``: the file, or a
-    folder holding it."""
+    folder holding it. Every array is checked (dtype, shape, values) as the MNIST files are:
+    DataError says what is wrong."""
     path = Path(path)
     if path.is_dir():
         path = path / FILE_NAME
@@ -118,22 +119,70 @@ def read_deepmind(path):
         raise DataError(f"--data-dir: no {FILE_NAME} at {path.parent} (DeepMind's dSprites file; "
                         "without --data-dir, npvae draws the sprites itself)")
     try:
-        with open(path, "rb") as file, np.load(file, allow_pickle=False) as f:
-            images, classes = f["imgs"], f["latents_classes"]
-            values = f["latents_values"]
+        with open(path, "rb") as file:
+            archive = np.load(file, allow_pickle=False)
+            if not hasattr(archive, "files"):
+                raise DataError(f"{path}: one array (as np.save writes), not an .npz archive "
+                                "of imgs, latents_classes and latents_values")
+            with archive:
+                missing = [key for key in KEYS if key not in archive.files]
+                if missing:
+                    raise DataError(f"{path}: no {', '.join(missing)} in the archive; a dSprites "
+                                    f"file holds {', '.join(KEYS)}")
+                images, classes, values = (archive[key] for key in KEYS)
     except READ_ERRORS as error:
+        if isinstance(error, DataError):
+            raise
         raise DataError(f"{path}: not a readable dSprites file ({type(error).__name__}: "
                         f"{error})") from None
-    n = len(images)
-    if images.shape[1:] != (SIDE, SIDE) or classes.shape != (n, 6) or values.shape != (n, 6) \
-            or n == 0:
+    if images.ndim != 3 or images.shape[1:] != (SIDE, SIDE) or len(images) == 0 \
+            or classes.shape != (len(images), 6) or values.shape != (len(images), 6):
         raise DataError(f"{path}: expected imgs (N, 64, 64), latents_classes and latents_values "
-                        f"(N, 6); got {images.shape}, {classes.shape}, {values.shape}")
-    factors = classes[:, 1:].astype(np.int64)
-    if classes[:, 0].any() or factors.min() < 0 or (factors >= FACTOR_SIZES).any() \
-            or images.max() > 1:
-        raise DataError(f"{path}: its latents_classes or pixels are out of dSprites' range")
-    return images.reshape(n, SIDE * SIDE).astype(np.uint8, copy=False), factors
+                        f"(N, 6) with N > 0; got {images.shape}, {classes.shape}, {values.shape}")
+    check_pixels(path, images)
+    return (images.reshape(len(images), SIDE * SIDE).astype(np.uint8, copy=False),
+            factor_classes(path, classes))
+
+
+KEYS = ("imgs", "latents_classes", "latents_values")
+
+
+def check_pixels(path, images):
+    """DataError unless every pixel is 0 or 1 (a dSprites image is binary), checked in chunks
+    of images: a file of every sprite holds 3 GB."""
+    if images.dtype.kind not in "biuf":
+        raise DataError(f"{path}: imgs must hold 0/1 pixels as numbers; got dtype {images.dtype}")
+    for start in range(0, len(images), CHUNK):
+        chunk = images[start:start + CHUNK]
+        if images.dtype.kind in "bu":
+            bad = chunk > 1 if chunk.max() > 1 else None
+        else:
+            ok = (chunk == 0) | (chunk == 1)
+            bad = None if ok.all() else ~ok
+        if bad is not None:
+            where = np.argwhere(bad)[0]
+            raise DataError(f"{path}: imgs must hold 0/1 pixels (dSprites' are binary); image "
+                            f"{start + where[0]} holds {chunk[tuple(where)]}")
+
+
+def factor_classes(path, classes):
+    """The factor classes (N, 5) int64 of ``latents_classes`` (N, 6): DataError unless they are
+    whole numbers, the colour 0 and each factor within its size."""
+    if classes.dtype.kind not in "iuf":
+        raise DataError(f"{path}: latents_classes must hold class indices, whole numbers; got "
+                        f"dtype {classes.dtype}")
+    if classes.dtype.kind == "f":
+        whole = np.isfinite(classes) & (classes == np.round(classes))
+        if not whole.all():
+            raise DataError(f"{path}: latents_classes must hold class indices, whole numbers; "
+                            f"got {classes[~whole][0]}")
+    for column, (name, size) in enumerate(zip(("color", *FACTOR_NAMES), (1, *FACTOR_SIZES))):
+        values = classes[:, column]
+        outside = (values < 0) | (values >= size)
+        if outside.any():
+            raise DataError(f"{path}: latents_classes' {name} column holds {values[outside][0]}; "
+                            f"dSprites' {name} classes are 0 to {size - 1}")
+    return classes[:, 1:].astype(np.int64)
 
 
 def split(n, random_state=0):

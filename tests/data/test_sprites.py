@@ -72,12 +72,86 @@ def test_a_bad_file_is_one_clear_error(tmp_path):
     with pytest.raises(DataError, match=f"no {FILE_NAME}"):
         load_sprites("sprites", tmp_path)
     np.savez(tmp_path / FILE_NAME, imgs=np.zeros((3, 8, 8), np.uint8))
+    with pytest.raises(DataError, match="no latents_classes, latents_values in the archive"):
+        load_sprites("sprites", tmp_path)
+    (tmp_path / FILE_NAME).write_bytes(b"PK not a zip")
     with pytest.raises(DataError, match="not a readable dSprites file"):
         load_sprites("sprites", tmp_path)
     np.savez(tmp_path / FILE_NAME, imgs=np.zeros((3, 8, 8), np.uint8),
              latents_classes=np.zeros((3, 6), int), latents_values=np.zeros((3, 6)))
     with pytest.raises(DataError, match=r"expected imgs \(N, 64, 64\)"):
         load_sprites("sprites", tmp_path)
+
+
+def sprites_file(folder, images=None, classes=None, values=None, **more):
+    """A small dSprites file in ``folder``: 4 empty images, each factor's class 0; any array
+    replaced by the one given."""
+    arrays = {"imgs": np.zeros((4, 64, 64), np.uint8) if images is None else images,
+              "latents_classes": np.zeros((4, 6), np.int64) if classes is None else classes,
+              "latents_values": np.zeros((4, 6)) if values is None else values, **more}
+    np.savez(folder / FILE_NAME, **{k: v for k, v in arrays.items() if v is not False})
+    return folder
+
+
+def classes_with(column, value, dtype=np.int64):
+    classes = np.zeros((4, 6), dtype)
+    classes[2, column] = value
+    return classes
+
+
+@pytest.mark.parametrize("arrays, message", [
+    ({"images": np.full((4, 64, 64), 0.5)}, "imgs must hold 0/1 pixels (dSprites' are binary); "
+                                            "image 0 holds 0.5"),
+    ({"images": np.full((4, 64, 64), 0.999, np.float32)}, "image 0 holds 0.999"),
+    ({"images": np.full((4, 64, 64), np.nan)}, "image 0 holds nan"),
+    ({"images": np.full((4, 64, 64), -1, np.int8)}, "image 0 holds -1"),
+    ({"images": np.full((4, 64, 64), 2, np.uint8)}, "image 0 holds 2"),
+    ({"images": np.zeros((4, 64, 64), complex)}, "imgs must hold 0/1 pixels as numbers; got "
+                                                 "dtype complex128"),
+    ({"images": np.full((4, 64, 64), "1")}, "got dtype <U1"),
+    ({"images": np.array(1)}, "expected imgs (N, 64, 64)"),
+    ({"images": np.zeros((0, 64, 64), np.uint8), "classes": np.zeros((0, 6), int),
+      "values": np.zeros((0, 6))}, "with N > 0; got (0, 64, 64)"),
+    ({"classes": classes_with(3, 1.5, float)}, "latents_classes must hold class indices, whole "
+                                               "numbers; got 1.5"),
+    ({"classes": classes_with(3, np.nan, float)}, "whole numbers; got nan"),
+    ({"classes": np.zeros((4, 6), complex)}, "got dtype complex128"),
+    ({"classes": classes_with(4, 32)}, "latents_classes' posX column holds 32; dSprites' posX "
+                                       "classes are 0 to 31"),
+    ({"classes": classes_with(1, -1)}, "shape column holds -1; dSprites' shape classes are 0 to 2"),
+    ({"classes": classes_with(0, 1)}, "color column holds 1"),
+    ({"classes": np.zeros((4, 5), int)}, "latents_values (N, 6) with N > 0; got (4, 64, 64), "
+                                         "(4, 5), (4, 6)"),
+    ({"values": False}, "no latents_values in the archive; a dSprites file holds imgs, "
+                        "latents_classes, latents_values"),
+])
+def test_every_array_of_a_sprites_file_is_checked(tmp_path, arrays, message):
+    sprites_file(tmp_path, **arrays)
+    with pytest.raises(DataError) as error:
+        load_sprites("sprites-full", tmp_path)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_single_array_under_the_npz_name_is_one_clear_error(tmp_path):
+    with open(tmp_path / FILE_NAME, "wb") as f:
+        np.save(f, np.zeros((4, 64, 64), np.uint8))
+    with pytest.raises(DataError, match=r"one array \(as np.save writes\), not an .npz archive"):
+        load_sprites("sprites-full", tmp_path)
+
+
+def test_whole_float_classes_and_bool_pixels_are_read(tmp_path):
+    classes = classes_with(4, 31.0, float)
+    sprites_file(tmp_path, images=np.ones((4, 64, 64), bool), classes=classes)
+    data = load_sprites("sprites-full", tmp_path)
+    assert data.X_train.dtype == np.uint8 and data.X_train.max() == 1
+    assert np.concatenate([data.factors_train, data.factors_test])[:, 3].max() == 31
+
+
+def test_the_command_line_says_what_is_wrong_with_a_sprites_file(tmp_path, cli):
+    sprites_file(tmp_path, images=np.full((4, 64, 64), 0.5))
+    status, out, err = cli("train", "--dataset", "sprites-full", "--data-dir", str(tmp_path),
+                           "--out", str(tmp_path / "run"))
+    assert status == 2 and len(err.strip().splitlines()) == 1 and "image 0 holds 0.5" in err
 
 
 def test_training_on_byte_pixels_equals_training_on_their_floats(deepmind_file):
