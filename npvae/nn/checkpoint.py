@@ -106,7 +106,26 @@ def read_checkpoint(path):
     for prefix in ("model", "fit"):  # meta["model_arrays"], meta["fit_arrays"] (not in the JSON)
         meta[f"{prefix}_arrays"] = {key.split(".", 1)[1]: value for key, value in arrays.items()
                                     if key.startswith(prefix + ".")}
+    _check_consistent(path, meta, params, arrays)
     return meta, params, optimizer_state
+
+
+def _check_consistent(path, meta, params, arrays):
+    """CheckpointError unless the file agrees with itself: every stored number finite, one
+    history record for each epoch done (numbered 1, 2, ...), and the last epoch's weights that
+    early stopping keeps beside the best shaped as the parameters."""
+    for key, value in arrays.items():
+        if value.dtype.kind in "fc" and not np.isfinite(value).all():
+            raise CheckpointError(f"{path}: its {key} holds NaN or inf (damaged, or saved from a "
+                                  "diverged model)")
+    numbers = [record["epoch"] for record in meta["history"]]
+    if numbers != list(range(1, meta["epoch"] + 1)):
+        raise CheckpointError(f"{path}: it says {meta['epoch']} epochs are done but its history "
+                              f"holds the records of epochs {numbers} (damaged or edited by hand)")
+    last = meta["fit_arrays"].get("last_params")
+    if last is not None and (last.shape != params.shape or last.dtype != params.dtype):
+        raise CheckpointError(f"{path}: its last epoch's weights are {last.shape} {last.dtype}, "
+                              f"its parameters {params.shape} {params.dtype} (damaged)")
 
 
 def _is_record(record):

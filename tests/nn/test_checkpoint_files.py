@@ -72,6 +72,15 @@ def test_a_damaged_checkpoint_is_one_line(run, cli, tmp_path, damage, fragment):
     (lambda m, a: m.update(history=[{}]), "resume", "its metadata is damaged"),
     (lambda m, a: a.update({"optimizer.t": np.array(-5)}), "resume", "step count t"),
     (lambda m, a: a.update({"optimizer.v": -a["optimizer.v"] - 1}), "resume", "v must hold"),
+    (lambda m, a: a["optimizer.m"].__setitem__(3, np.nan), "resume",
+     "its optimizer.m holds NaN or inf"),
+    (lambda m, a: m["history"].pop(), "resume", "it says 2 epochs are done but its history holds "
+                                                "the records of epochs [1]"),
+    (lambda m, a: m["history"][1].update(epoch=3), "evaluate", "the records of epochs [1, 3]"),
+    (lambda m, a: a.update({"fit.last_params": a["params"][:-1]}), "resume",
+     "its last epoch's weights are"),
+    (lambda m, a: a.update({"fit.last_params": np.full_like(a["params"], np.nan)}), "resume",
+     "its fit.last_params holds NaN or inf"),
 ])
 def test_hand_edited_metadata_is_one_line(run, cli, tmp_path, edit, command, fragment):
     copy = tmp_path / "run"
@@ -93,3 +102,18 @@ def test_a_checkpoint_of_nan_parameters_is_refused(run, cli, tmp_path):
     edit_meta(copy / "checkpoint.npz", lambda m, a: a["params"].__setitem__(0, np.nan))
     for argv in (["evaluate", "--run", str(copy)], ["sample", "--run", str(copy)]):
         assert_one_line_error(*cli(*argv)[::2], "hold NaN or inf")
+
+
+def test_a_factorvae_whose_discriminator_is_nan_is_refused(tmp_path):
+    from npvae import FactorVAE, load
+
+    path = tmp_path / "model.npz"
+    FactorVAE(16, (8,), 2, discriminator_hidden=(4,), random_state=0).save(path)
+
+    def nan_discriminator(meta, arrays):
+        arrays["model.discriminator.params"][2] = np.nan
+
+    load(path)  # as saved: it loads
+    edit_meta(path, nan_discriminator)
+    with pytest.raises(CheckpointError, match=r"its model\.discriminator\.params holds NaN"):
+        load(path)
