@@ -14,6 +14,7 @@ from ..evaluation.disentanglement import (mig_per_factor, minibatch_decompositio
 from ..evaluation.elbo import kl_per_dimension
 from ..models.factorvae import DISCRIMINATOR_LR, FactorVAE
 from ..models.tcvae import ESTIMATORS, TCVAE
+from ..utils.validation import check_weight
 from .run_folder import display, labels_for, open_run, save_figure, test_set
 
 MODELS = ("vae", "tcvae", "factorvae")
@@ -41,9 +42,8 @@ def fill_model_defaults(config, given):
         raise ValueError(f"--engine reference trains the VAE of npvae/reference.py, not --model "
                          f"{config.model}")
     for name in ("alpha", "gamma"):
-        value = getattr(config, name)
-        if value is not None and not (np.isfinite(value) and value >= 0):
-            raise ValueError(f"--{name} must be a finite number >= 0; got {value}")
+        if getattr(config, name) is not None:
+            check_weight(f"--{name}", getattr(config, name))
 
 
 def build_model(config, vae, dataset_size):

@@ -24,6 +24,7 @@ from ..models.registry import load_model
 from ..nn.checkpoint import CheckpointError
 from ..training.fit import test_targets
 from ..utils.files import atomic_file, save_npz_atomically, write_text_atomically
+from ..utils.validation import check_weight
 
 
 class Terminated(KeyboardInterrupt):
@@ -84,8 +85,7 @@ class TrainConfig:
             raise ValueError(f"--lr must be a finite number > 0; got {self.lr}")
         if self.seed < 0:
             raise ValueError(f"--seed must be >= 0; got {self.seed}")
-        if not self.beta >= 0:
-            raise ValueError(f"--beta must be >= 0; got {self.beta}")
+        check_weight("--beta", self.beta)
         if not (np.isfinite(self.log_std_scale) and self.log_std_scale > 0):
             raise ValueError(f"--log-std-scale must be a finite number > 0; got "
                              f"{self.log_std_scale}")

@@ -39,9 +39,9 @@ import numpy as np
 
 from ..nn.losses import kl_normal
 from ..nn.optim import Adam
+from ..utils.validation import check_weight
 from .coupled import CoupledVAE, Penalty
 from .discriminator import Discriminator, permute_dims
-from .tcvae import check_weight
 
 DISCRIMINATOR_LR = 1e-3
 DISCRIMINATOR_BETAS = (0.5, 0.9)

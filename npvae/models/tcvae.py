@@ -50,7 +50,7 @@ import math
 import numpy as np
 
 from ..nn.losses import kl_normal
-from ..utils.validation import check_positive_int
+from ..utils.validation import check_positive_int, check_weight
 from .coupled import CoupledVAE, Penalty
 
 ESTIMATORS = ("mss", "mws")
@@ -146,12 +146,6 @@ def kl_decomposition(z, mu, logvar, dataset_size, estimator="mss"):
     log_qzx = log_normal(z, mu, logvar).sum(axis=1)
     log_pz = -0.5 * (LOG_2PI + z * z).sum(axis=1)
     return log_qzx - log_qz, log_qz - log_prod, log_prod - log_pz
-
-
-def check_weight(name, value):
-    if not np.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
-    return float(value)
 
 
 class TCVAE(CoupledVAE):

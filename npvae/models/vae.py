@@ -39,7 +39,7 @@ from ..nn.losses import (LEARNED_STD, LOG_STD_SCALE, BernoulliNLL, GaussianNLL, 
                          kl_free_bits, kl_normal)
 from ..nn.params import Parameters
 from ..utils.validation import (check_dtype, check_nonnegative, check_positive_int,
-                                check_random_state)
+                                check_random_state, check_weight)
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 ACTIVATIONS = tuple(LAYER_ACTIVATIONS)
@@ -146,8 +146,7 @@ class VAE:
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}; got {likelihood!r}")
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}; got {activation!r}")
-        if not np.isfinite(beta) or beta < 0:
-            raise ValueError(f"beta must be a finite number >= 0; got {beta!r}")
+        beta = check_weight("beta", beta)
         free_bits = check_nonnegative("free_bits", free_bits)
         if free_bits and getattr(type(self), "couples_rows", False):
             raise ValueError(f"free_bits is an option of npvae.VAE, not of {type(self).__name__}")

@@ -32,6 +32,19 @@ def check_nonnegative(name, value):
     return float(value)
 
 
+MAX_WEIGHT = 1e6  # of a loss term: beyond it the term alone is trained, and 1e308 overflows
+
+
+def check_weight(name, value):
+    """Return ``value`` as a float if it is a number from 0 to ``MAX_WEIGHT`` (the weight of a
+    loss term: beta, alpha, gamma), or raise ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
+            or not 0 <= value <= MAX_WEIGHT:
+        raise ValueError(f"{name} must be a number from 0 to {MAX_WEIGHT:,.0f} (the weight of a "
+                         f"loss term); got {value!r}")
+    return float(value)
+
+
 def check_dtype(dtype):
     """Return ``dtype`` as a numpy float dtype (float32 or float64), or raise ValueError."""
     dtype = np.dtype(dtype)

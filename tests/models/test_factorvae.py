@@ -149,8 +149,12 @@ def test_the_command_line_trains_and_resumes_a_factorvae(tmp_path, cli):
     (["--alpha", "2"], "--alpha is an option of --model tcvae, not of --model vae"),
     (["--model", "factorvae", "--estimator", "mws"], "--estimator is an option of --model tcvae"),
     (["--model", "tcvae", "--engine", "reference"], "--engine reference trains the VAE of"),
-    (["--model", "tcvae", "--gamma", "-1"], "--gamma must be a finite number >= 0"),
+    (["--model", "tcvae", "--gamma", "-1"], "--gamma must be a number from 0 to 1,000,000 (the weight of a loss term); got -1.0"),
     (["--model", "gan"], "invalid choice: 'gan'"),
+    (["--model", "tcvae", "--alpha", "1e308"], "--alpha must be a number from 0 to 1,000,000"),
+    (["--model", "factorvae", "--gamma", "1e7"], "--gamma must be a number from 0 to 1,000,000"),
+    (["--beta", "1e308"], "--beta must be a number from 0 to 1,000,000"),
+    (["--beta", "nan"], "--beta must be a number from 0 to 1,000,000"),
 ])
 def test_model_flags_that_do_not_fit_are_one_line_errors(flags, message, cli, tmp_path):
     status, _, err = cli("train", "--dataset", "digits", "--out", str(tmp_path / "r"), *flags)

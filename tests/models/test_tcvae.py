@@ -149,7 +149,9 @@ def test_fit_trains_a_tcvae_with_its_engine_and_resumes_bit_exactly(tmp_path, mo
 @pytest.mark.parametrize("kwargs, message", [
     (dict(estimator="iwae", dataset_size=10), "estimator must be one of"),
     (dict(dataset_size=None), "dataset_size must be given"),
-    (dict(alpha=-1, dataset_size=10), "alpha must be a finite number >= 0"),
+    (dict(gamma=1e308, dataset_size=10), "gamma must be a number from 0 to 1,000,000"),
+    (dict(beta=float("inf"), dataset_size=10), "beta must be a number from 0 to 1,000,000"),
+    (dict(alpha=-1, dataset_size=10), "alpha must be a number from 0 to 1,000,000"),
 ])
 def test_bad_arguments_are_one_clear_error(kwargs, message):
     with pytest.raises(ValueError, match=message):
