@@ -84,18 +84,33 @@ def dense_sizes(n_in, hidden_dims, latent_dim, n_labels, n_out, decoder_dims):
             + [*zip(decoder[:-1], decoder[1:])])
 
 
-def check_fits_in_memory(sizes, dtype):
-    """Raise ValueError, before allocating anything, if the parameters and their gradients alone
-    would not fit in this machine's memory."""
-    count = sum(n_in * n_out + n_out for n_in, n_out in sizes)
-    needed = 2 * count * np.dtype(dtype).itemsize
+def available_memory():
+    """Bytes of memory this machine can still give (Linux's MemAvailable, else all of its
+    physical memory); None where neither can be read."""
     try:
-        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):  # not on this system: let NumPy try
-        return
-    if needed > memory:
-        raise ValueError(f"a model of {count:,} parameters needs {needed / 2**30:,.0f} GiB for "
-                         f"them and their gradients; this machine has {memory / 2**30:,.0f} GiB")
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_fits_in_memory(sizes, dtype):
+    """Raise ValueError, before allocating anything, if building the model would not fit in the
+    memory this machine has available: each layer's first weights, the flat parameter vector and
+    the gradients (3 values per parameter), plus the float64 draw of the largest layer."""
+    count = sum(n_in * n_out + n_out for n_in, n_out in sizes)
+    needed = 3 * count * np.dtype(dtype).itemsize + 8 * max(n_in * n_out for n_in, n_out in sizes)
+    memory = available_memory()
+    if memory is not None and needed > memory:
+        raise ValueError(f"a model of {count:,} parameters needs {needed:,} bytes "
+                         f"({needed / 2**30:,.1f} GiB) to be built; this machine has "
+                         f"{memory / 2**30:,.1f} GiB available")
 
 
 class VAE:

@@ -117,3 +117,13 @@ def test_a_factorvae_whose_discriminator_is_nan_is_refused(tmp_path):
     edit_meta(path, nan_discriminator)
     with pytest.raises(CheckpointError, match=r"its model\.discriminator\.params holds NaN"):
         load(path)
+
+
+def test_a_model_file_too_big_for_memory_is_refused_before_it_is_built(tmp_path):
+    path = tmp_path / "model.npz"
+    VAE(12, (6,), 2, random_state=0).save(path)
+    edit_meta(path, lambda meta, arrays: meta["model"].update(hidden_dims=[10**6, 10**6]))
+    with pytest.raises(CheckpointError, match=r"bad model configuration \(a model of "
+                       r"2,000,034,000,016 parameters needs [0-9,]+ bytes \([0-9,.]+ GiB\) to be "
+                       r"built; this machine has [0-9,.]+ GiB available\)"):
+        load_model(path)
