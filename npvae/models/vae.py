@@ -27,7 +27,6 @@ Shapes: x (N, D), h (N, H), mu, logvar, eps, z (N, K), logits (N, D).
 
 import math
 import numbers
-import os
 from typing import NamedTuple
 
 import numpy as np
@@ -38,6 +37,7 @@ from ..nn.layers import Dense, mlp, sigmoid
 from ..nn.losses import (LEARNED_STD, LOG_STD_SCALE, BernoulliNLL, GaussianNLL, check_gaussian_std,
                          kl_free_bits, kl_normal)
 from ..nn.params import Parameters
+from ..utils.memory import available_memory
 from ..utils.validation import (check_dtype, check_nonnegative, check_positive_int,
                                 check_random_state, check_weight)
 
@@ -82,22 +82,6 @@ def dense_sizes(n_in, hidden_dims, latent_dim, n_labels, n_out, decoder_dims):
     decoder = (latent_dim + n_labels, *decoder_dims, n_out)
     return ([*zip(encoder[:-1], encoder[1:])] + 2 * [(encoder[-1], latent_dim)]
             + [*zip(decoder[:-1], decoder[1:])])
-
-
-def available_memory():
-    """Bytes of memory this machine can still give (Linux's MemAvailable, else all of its
-    physical memory); None where neither can be read."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        return None
 
 
 def check_fits_in_memory(sizes, dtype):
