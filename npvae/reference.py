@@ -23,8 +23,9 @@ what makes a gradient check possible.
 Parameters live in a dict keyed by the names ``npvae.VAE.named_parameters()`` yields: for
 ``hidden_dims=(400, 400)`` they are "encoder.0.W", "encoder.0.b", "encoder.2.W", "encoder.2.b",
 "mu_head.W", "mu_head.b", "logvar_head.W", "logvar_head.b", "decoder.0.W", "decoder.0.b",
-"decoder.2.W", "decoder.2.b", "decoder.4.W", "decoder.4.b" (the numbers count the activations
-between the dense layers, as in ``npvae.nn.layers.Sequential``).
+"decoder.2.W", "decoder.2.b", "decoder.4.W", "decoder.4.b" (the number is the layer's position
+in ``npvae.nn.layers.Sequential``, where each dense layer is followed by its activation: dense
+layers sit at 0, 2, 4, ...).
 
 Shape letters: N batch, D data, H hidden, K latent.
 """
@@ -110,9 +111,10 @@ def init_params(input_dim, hidden_dims=(400, 400), latent_dim=20, random_state=N
 def forward(params, x, eps):
     """The forward pass. Returns the cache: a dict of every named value backward needs.
 
-    Shapes: x (N, D), eps (N, K) -> cache with "mu", "logvar", "std", "z" (N, K),
-    "logits" (N, D), "rec" and "kl" (N,), and for each dense layer its input and output
-    (cache["encoder.0.in"], cache["encoder.0.out"], ...).
+    Shapes: x (N, D), eps (N, K) -> cache with "h" (N, H), the heads' input; "mu",
+    "logvar_raw" (the logvar head's output), "logvar" (capped), "std", "z" (N, K); "logits"
+    (N, D); "rec" and "kl" (N,); and for each dense layer of the encoder and the decoder its
+    input and output (cache["encoder.0.in"], cache["encoder.0.out"], ...).
     """
     cache = {"x": x, "eps": eps}
     h = x
@@ -151,7 +153,7 @@ def backward(params, cache, beta=1.0):
             dg = relu_backward(dg, cache[name + ".out"])
         dg, grads[name + ".W"], grads[name + ".b"] = dense_backward(dg, cache[name + ".in"],
                                                                     params[name + ".W"])
-    dz = dg  # (N, K)
+    dz = dg  # (N, K); it holds the 1/N already, from dg. The KL's own terms below need theirs
     # two paths into mu and logvar: through z = mu + std * eps, and the KL's own gradient
     #   d kl / d mu = mu,    d kl / d logvar = (exp(logvar) - 1) / 2,    d std / d logvar = std / 2
     dmu = dz + beta * cache["mu"] / n

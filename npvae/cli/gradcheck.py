@@ -1,7 +1,9 @@
 """``npvae gradcheck``: the gradient checks, a user's layer and the exercises."""
 
-from ..teaching.checks import (BROKEN, EXERCISES, Section, broken, judge, report, standard_sections,
-                               user_layer_rows)
+import argparse
+import contextlib
+
+from ..teaching.judge import EXERCISES, judge
 from ..teaching.student import CouldNotCheck, Student
 
 
@@ -46,6 +48,26 @@ self.params and self.grads are dicts of float64 arrays with the same keys (a lay
 parameters may leave them out)."""
 
 
+def exercise_only(argv):
+    """The arguments when ``argv`` is only ``gradcheck --exercise NAME FILE:CLASS [--seed N]``,
+    else None. Such a call needs NumPy and the teaching code alone, so ``main`` runs it before
+    importing the rest of npvae (scikit-learn, matplotlib, the training code)."""
+    if argv[:1] != ["gradcheck"] or "--exercise" not in argv:
+        return None
+    parser = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+    parser.add_argument("--exercise", nargs=2)
+    parser.add_argument("--seed", type=int, default=0)
+    try:
+        args, rest = parser.parse_known_args(argv[1:])
+    except argparse.ArgumentError:
+        return None  # the full parser says what is wrong
+    if rest or args.seed < 0:
+        return None
+    return argparse.Namespace(command="gradcheck", func=gradcheck, exercise=args.exercise,
+                              seed=args.seed, list=False, broken=None, layer=None,
+                              optimizer=None)
+
+
 def gradcheck(args):
     """Exit status 0 when every check passes, 1 when one fails, 2 when the user's code could
     not be checked (it could not be loaded, built or run: one line saying where)."""
@@ -63,14 +85,15 @@ def gradcheck(args):
                              f"{', '.join(EXERCISES)}")
         text, passed = checking(spec, lambda: judge(name, Student(spec), args.seed))
     elif args.layer:
+        from ..teaching.checks import Section, report, user_layer_rows  # the models: heavier
         rows = checking(args.layer, lambda: user_layer_rows(Student(args.layer), args.inputs,
                                                             args.outputs, args.seed))
         text, passed = report([Section(f"{args.layer} (your layer)", rows)])
-    elif args.broken:
-        print(f"BROKEN on purpose ({args.broken}): {BROKEN[args.broken][2]}\n")
-        with broken(args.broken):
-            text, passed = report(standard_sections(args.seed))
     else:
-        text, passed = report(standard_sections(args.seed))
+        from ..teaching.checks import BROKEN, broken, report, standard_sections
+        if args.broken:
+            print(f"BROKEN on purpose ({args.broken}): {BROKEN[args.broken][2]}\n")
+        with broken(args.broken) if args.broken else contextlib.nullcontext():
+            text, passed = report(standard_sections(args.seed))
     print(text)
     return 0 if passed else 1

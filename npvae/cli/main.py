@@ -9,9 +9,8 @@ import signal
 import sys
 import warnings
 
-from ..training.divergence import TrainingDiverged
-from .parser import build_parser
-from .run_folder import Terminated
+from .gradcheck import exercise_only
+from .stopping import Terminated, terminate
 
 
 def one_line_warning(message, *args, **kwargs):
@@ -19,23 +18,23 @@ def one_line_warning(message, *args, **kwargs):
     return f"npvae: warning: {message}\n"
 
 
-def _terminate(signum, frame):
-    Terminated.requested = True
-    raise Terminated()
-
-
 def main(argv=None):
     """Entry point of the ``npvae`` command; returns the exit status."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     argv = sys.argv[1:] if argv is None else list(argv)
-    if not argv:  # a bare `npvae`: what it can do, not only what is missing
-        build_parser().print_help(sys.stderr)
-        return 2
-    args = build_parser().parse_args(argv)
+    args = exercise_only(argv)  # a student's check needs NumPy alone: it skips what follows
+    errors = (ValueError, OSError)  # DataError and CheckpointError are ValueErrors
+    if args is None:
+        os.environ["MPLBACKEND"] = "Agg"  # figures go to files: no screen needed
+        from ..training.divergence import TrainingDiverged  # every command: the whole of npvae
+        from .parser import build_parser
+
+        errors += (TrainingDiverged,)
+        if not argv:  # a bare `npvae`: what it can do, not only what is missing
+            build_parser().print_help(sys.stderr)
+            return 2
+        args = build_parser().parse_args(argv)
     Terminated.requested = False
-    previous = signal.signal(signal.SIGTERM, _terminate)  # unwinds like Ctrl-C: no half files
+    previous = signal.signal(signal.SIGTERM, terminate)  # unwinds like Ctrl-C: no half files
     formatwarning = warnings.formatwarning
     warnings.formatwarning = one_line_warning
     try:
@@ -46,7 +45,7 @@ def main(argv=None):
         devnull = os.open(os.devnull, os.O_WRONLY)  # program killed by SIGPIPE would (128 + 13)
         os.dup2(devnull, sys.stdout.fileno())  # so that Python's final flush raises no more
         return 141
-    except (ValueError, OSError, TrainingDiverged) as error:  # DataError, CheckpointError too
+    except errors as error:
         print(f"npvae {args.command}: error: {error}", file=sys.stderr)
         return 2
     except MemoryError:

@@ -12,7 +12,8 @@ from ..data.catalog import DATASETS
 from ..models.tcvae import ESTIMATORS
 from ..models.vae import ACTIVATIONS, LIKELIHOODS
 from ..nn.losses import LEARNED_STD
-from ..teaching.checks import BROKEN, EXERCISES
+from ..teaching.checks import BROKEN
+from ..teaching.judge import EXERCISES
 from ..training.fit import BINARIZE, ENGINES
 from ..training.schedules import LR_SCHEDULES
 from ..utils.version import installed_version

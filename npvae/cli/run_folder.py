@@ -27,16 +27,6 @@ from ..utils.files import atomic_file, save_npz_atomically, write_text_atomicall
 from ..utils.validation import check_weight
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, what a job scheduler sends: the command line raises it in its handler, so that it
-    unwinds like Ctrl-C (temporary files deleted, the last checkpoint kept).
-
-    ``requested`` stays True once one was sent: where Python drops an exception raised by a
-    signal handler (in a ``__del__`` or a C callback), training stops at the end of the epoch."""
-
-    requested = False
-
-
 @dataclass
 class TrainConfig:
     dataset: str = "mnist"  # mnist, fashion-mnist, mnist-t10k (shipped), digits; or a label

@@ -22,8 +22,9 @@ from ..training.fit import epochs_without_progress, fit, test_targets
 from ..utils.files import FolderInUse, hold_folder, write_text_atomically
 from .disentangling import build_model, fill_model_defaults
 from .generate import reconstruction_figure, samples_figure
-from .run_folder import (Terminated, TrainConfig, data_units, labels_for, run_data, save_figure,
+from .run_folder import (TrainConfig, data_units, labels_for, run_data, save_figure,
                          saved_config, write_history)
+from .stopping import Terminated
 
 TRAIN_OPTIONS = ("dataset", "data_dir", "epochs", "batch_size", "lr", "hidden", "decoder_hidden",
                  "activation", "latent_dim", "beta", "likelihood", "gaussian_std", "standardize",

@@ -19,8 +19,7 @@ from ..models.factorvae import FactorVAE
 from ..models.tcvae import TCVAE
 from ..nn import losses
 from ..nn.layers import Dense, ReLU, Sigmoid, Tanh
-from .exercise_models import MODELS
-from .exercises import LAYERS, Verdict, build, check_layer_exercise, format_verdicts
+from .verdicts import build
 from .gradcheck import (DEFAULT_H, DEFAULT_TOL, check_array, check_layer, check_model,
                         format_report, resolvable_floor)
 from .student import CouldNotCheck
@@ -326,24 +325,6 @@ def user_layer_rows(student, n_inputs, n_outputs, random_state=0):
     rng = np.random.default_rng(random_state)
     return check_layer(Guarded(student, layer), away_from_kink(rng, (4, n_inputs)),
                        random_state=rng)
-
-
-def judge(name, student, random_state=0):
-    """(report text, passed) for ``student``'s answer to exercise ``name``
-    (npvae.teaching.exercises)."""
-    rng = np.random.default_rng(random_state)
-    if name in LAYERS:
-        title, verdicts = LAYERS[name].title, check_layer_exercise(LAYERS[name], student, rng)
-    else:
-        title, check = MODELS[name]
-        verdicts = check(student, rng)
-    if not verdicts:
-        verdicts = [Verdict("something was checked", False, "nothing was: that is no pass")]
-    return format_verdicts(f"{title}: {student.spec}", verdicts), all(v.passed for v in verdicts)
-
-
-EXERCISES = ("difference", "dense", "relu", "tanh", "kl", "reparameterization", "bernoulli",
-             "adam", "vae")
 
 
 def report(sections):

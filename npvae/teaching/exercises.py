@@ -16,199 +16,201 @@ Each check is a ``Verdict``. Exit status: 0 every check passed, 1 one failed (it
 printed), 2 the answer could not be checked (``npvae.teaching.student.CouldNotCheck``).
 """
 
-import inspect
 from dataclasses import dataclass
 
 import numpy as np
 
-from .. import reference
-from ..nn.losses import kl_normal
-from .gradcheck import compare, describe_failure, numerical_gradient, rel_error, resolvable_floor
-from .student import CouldNotCheck
+from .gradcheck import compare, numerical_gradient, resolvable_floor
+from .verdicts import (Verdict, Wrong, answer_gradients, attempt, build, differs, without_guesses,
+                       gradient_verdict, interface, parameter_verdicts, values_verdict)
 
-N = 7  # rows of every batch: unlike every width below
-BATCH_FACTORS = ((1 / N, f"1/N = 1/{N} of the right value: a mean over the batch where there is "
-                  "none (the loss's 1/N is not the layer's business)"),
-                 (N, f"N = {N} times the right value: a sum over the batch too many?"))
-VALUE_TOL = 1e-9  # forward values against the formulas: only round-off may differ
+OTHER_ROWS = 4  # the batch size of a later call on the same layer, and of the second shape
 
 
 @dataclass
-class Verdict:
-    """One line of an exercise report: what was checked, whether it passed, and why not."""
-    what: str
-    passed: bool
-    detail: str = ""  # printed under a failed line
+class Shape:
+    """One setting of a layer exercise: the batch, the widths, the constructor's arguments."""
+    rows: int
+    width_in: int
+    width_out: int
+    sizes: tuple = ()  # MyDense(5, 3); empty for a layer built with no arguments
 
-
-def gradient_verdict(row, what, analytic=None):
-    """A gradient-check row as a Verdict, its failure described (worst coordinate, hint).
-    ``analytic``: the answer's gradient, to say so if it is float32."""
-    detail = "\n".join(line.strip() for line in describe_failure(row))
-    if float32_advice(analytic):
-        detail += "\n" + float32_advice(analytic)
-    return Verdict(f"{what}: worst relative error {row.worst_error:.1e}", row.passed, detail)
-
-
-def float32_advice(array):
-    """A reason when the answer computed in float32, where the check needs float64."""
-    if getattr(array, "dtype", None) == np.float32:
-        return ("yours is float32: compute in float64 (np.float64 arrays, no float32 "
-                "conversion), as a gradient check needs")
-    return ""
-
-
-def values_verdict(what, got, expected, tol=VALUE_TOL, advice="", advice_if_not_finite=""):
-    """Compare values computed by the answer with the formula's, elementwise. ``advice`` is
-    printed under any failure, ``advice_if_not_finite`` where the answer gave inf or NaN."""
-    advice = float32_advice(got) or advice
-    got, expected = np.asarray(got, dtype=float), np.asarray(expected, dtype=float)
-    if got.shape != expected.shape:
-        return Verdict(what, False, f"shape {got.shape}, expected {expected.shape}")
-    errors = rel_error(got, expected, floor=1e-12)
-    worst = np.unravel_index(np.argmax(np.where(np.isnan(errors), np.inf, errors)), errors.shape)
-    if errors[worst] <= tol:  # False for NaN
-        return Verdict(what, True)
-    if not np.isfinite(got[worst]) and advice_if_not_finite:
-        advice = advice_if_not_finite
-    at = f"at [{', '.join(map(str, worst))}]: " if worst else ""
-    return Verdict(what, False, f"{at}yours {got[worst]:.10g}, expected {expected[worst]:.10g}"
-                   + (f". {advice}" if advice else ""))
-
-
-# ---- layers -------------------------------------------------------------------------------------
 
 @dataclass
 class LayerExercise:
-    """An exercise whose answer is a layer: ``forward(x)`` and ``backward(dy)``."""
+    """An exercise whose answer is a layer: ``forward(x)`` and ``backward(dy)``, judged on two
+    shapes, the first in full and the second in a new layer on a non-contiguous input."""
     title: str
     formula: str  # what forward computes, for the report
-    inputs: object  # rng -> x (N, I)
-    expected: object  # (layer, x, student) -> the forward values the formulas give
+    shapes: tuple  # (Shape, Shape)
+    draw: object  # (rng, rows, width) -> an input
+    values: object  # (params, x) -> what forward must return, by the formulas
+    gradients: object  # (params, x, dy) -> (dL/dx, {key: dL/dkey}), by the formulas
     input_name: str = "x"  # what forward takes: x, h = [mu | logvar], logits
-    columns: tuple = None  # rows of the input gradient, (name, columns); default the whole input
-    param_shapes: tuple = ()  # ((key, shape), ...) the layer must hold
-    sizes: tuple = ()  # the constructor's arguments, if it takes any
-    output_width: int = None  # forward's output is (N, output_width)
-    lessons: object = None  # (student, make) -> list of Verdict
+    halves: bool = False  # the input is [mu | logvar]: a gradient row for each half
+    param_shapes: object = None  # Shape -> ((key, shape), ...) the layer must hold
+    lessons: object = None  # (student, make) -> list of Verdict; make() builds a new layer
     advice: str = ""  # printed when the forward values are wrong
+    slips: tuple = ()  # ((what, (params, x, dy) -> (y, dx)), ...): classic mistakes, named
+    #                    under a failed row only when the answer's numbers match one exactly
 
 
-class Wrong(Exception):
-    """An answer broke the interface so that nothing further can be checked: the verdict."""
-
-    def __init__(self, verdict):
-        super().__init__(verdict.what)
-        self.verdict = verdict
+def shapes_of(exercise, shape):
+    return exercise.param_shapes(shape) if exercise.param_shapes else ()
 
 
-def answer_gradients(answer, keys):
-    """``answer.grads[key]`` for each key as float64 arrays (copies), or raise Wrong: after
-    backward, grads must hold an array of numbers under every key."""
-    grads = getattr(answer, "grads", None)
-    missing = [key for key in keys if not isinstance(grads, dict) or key not in grads]
-    if missing:
-        raise Wrong(Verdict(f"backward fills grads[{missing[0]!r}]", False,
-                            f"after backward, grads has no {missing[0]!r}: write "
-                            f"self.grads[{missing[0]!r}] = dL/d{missing[0]}"))
-    for key in keys:
-        if not numeric(grads[key]):
-            raise Wrong(Verdict(f"grads[{key!r}] holds numbers", False, f"it holds "
-                                f"{type(grads[key]).__name__}: an array of numbers"))
-    return {key: np.array(grads[key], dtype=float) for key in keys}
-
-
-def numeric(value):
-    """True for a number or an array (or list) of real numbers; False for None, objects,
-    strings or ragged lists."""
-    try:
-        return np.asarray(value).dtype.kind in "fiu"
-    except ValueError:  # a ragged list
-        return False
-
-
-def build(student, sizes=()):
-    """The student's class built with no arguments, or with ``sizes`` if its signature needs
-    them; whatever its ``__init__`` raises (SystemExit too) is CouldNotCheck."""
-    cls = student.obj
-    if not inspect.isclass(cls):
-        raise CouldNotCheck(f"{student.spec} is not a class")
-    try:
-        inspect.signature(cls).bind()
-        args = ()
-    except TypeError:  # it takes arguments: the sizes
-        args = sizes
-    except ValueError:  # no signature to read (a builtin): try without arguments
-        args = ()
-    return student.call(f"{cls.__name__}{args if args else '()'}", cls, *args)
-
-
-def interface(student, layer, param_shapes, label=None):
-    """Verdicts on ``params`` and ``grads`` (a layer without parameters may leave them out).
-    ``label``: how the report names the parameters (default: each with its shape)."""
-    for name in ("forward", "backward"):
-        if not callable(getattr(layer, name, None)):
-            raise CouldNotCheck(f"{student.spec} has no method {name}")
-    if not param_shapes:
-        return []
-    params, grads = getattr(layer, "params", None), getattr(layer, "grads", None)
-    wanted = ", ".join(f"{key!r} {shape}" for key, shape in param_shapes)
-    if not isinstance(params, dict) or not isinstance(grads, dict):
-        return [Verdict("params and grads are dicts", False, f"they must hold {wanted}")]
+def randomize(layer, param_shapes, rng):
+    """New random values written into the layer's own arrays, in place, as an optimizer does."""
     for key, shape in param_shapes:
-        value = params.get(key)
-        if not (isinstance(value, np.ndarray) and value.shape == shape
-                and value.dtype == np.float64 and value.flags.c_contiguous):
-            got = f"{type(value).__name__} {np.shape(value)}"
-            if isinstance(value, np.ndarray):
-                got = f"a {value.dtype} array of shape {value.shape}"
-            return [Verdict(f"params[{key!r}] is a float64 array of shape {shape}", False,
-                            f"got {got}; params must hold {wanted}, float64 for a gradient "
-                            "check")]
-    return [Verdict(f"params and grads hold {label or wanted}", True)]
+        layer.params[key][...] = rng.standard_normal(shape)
+
+
+def current_params(layer, param_shapes):
+    return {key: np.array(layer.params[key], dtype=float) for key, _ in param_shapes}
+
+
+def pass_verdicts(exercise, student, layer, keys, x, dy, label):
+    """forward(x) then backward(dy) against the formulas; "" or what differs."""
+    params = current_params(layer, [(key, None) for key in keys])
+    y = attempt(student, f"forward on {label}", layer.forward, x)
+    problem = differs(y, exercise.values(params, x))
+    if problem:
+        return y, None, f"forward on {label}: {problem}"
+    dx = attempt(student, f"backward on {label}", layer.backward, dy)
+    want_dx, want_grads = exercise.gradients(params, x, dy)
+    problem = differs(dx, want_dx)
+    if problem:
+        return y, dx, f"backward on {label}: dL/d{exercise.input_name} {problem}"
+    grads = answer_gradients(layer, keys)
+    for key in keys:
+        problem = differs(grads[key], want_grads[key])
+        if problem:
+            return y, dx, f"backward on {label}: grads[{key!r}] {problem}"
+    return y, dx, ""
+
+
+def training_loop_verdicts(exercise, student, layer, shape, second, rng):
+    """The same layer called as a training loop calls it: two forwards before a backward, a
+    batch of another size (and, for a layer built without sizes, another width), new parameters
+    written in place; and what each call returned stays as it was when later calls run (no
+    answer is a view of an array the layer keeps)."""
+    keys = [key for key, _ in shapes_of(exercise, shape)]
+    other = shape if keys or shape.sizes else second  # a layer with sizes keeps its widths
+    rows = OTHER_ROWS
+
+    def draw(rows, widths):
+        return exercise.draw(rng, rows, widths.width_in), rng.standard_normal(
+            (rows, widths.width_out))
+
+    kept = []
+
+    def keep(what, array):
+        if isinstance(array, np.ndarray):
+            kept.append((what, array, array.copy()))
+
+    keep("forward's result", attempt(student, "forward", layer.forward, draw(shape.rows,
+                                                                              shape)[0]))
+    keep("forward's result", attempt(student, "forward", layer.forward, draw(shape.rows,
+                                                                              shape)[0]))
+    x2, dy2 = draw(rows, other)
+    what = f"{rows} rows" + ("" if other is shape else f" of width {other.width_in}")
+    y2, dx2, problem = pass_verdicts(exercise, student, layer, keys, x2, dy2,
+                                     f"a later batch of {what}")
+    verdicts = [Verdict(f"forward(x1); forward(x2 of {what}); backward: the gradients of x2",
+                        not problem,
+                        problem + ("\nbackward must use what the latest forward kept, and a new "
+                                   "batch shape needs arrays of its own" if problem else ""))]
+    keep("forward's result", y2)
+    keep("backward's result", dx2)
+    attempt(student, "backward", layer.backward, draw(rows, other)[1])
+    if keys:
+        randomize(layer, shapes_of(exercise, shape), rng)
+        _, _, problem = pass_verdicts(exercise, student, layer, keys, *draw(shape.rows, shape),
+                                      "new parameters")
+        verdicts.append(Verdict("new parameters written in place: forward and backward use them",
+                                not problem, problem + ("\ndoes the layer compute with a copy "
+                                                        "made in __init__?" if problem else "")))
+    changed = [what for what, array, copy in kept if not np.array_equal(array, copy)]
+    verdicts.append(Verdict(
+        "what forward and backward returned stays unchanged by later calls", not changed,
+        f"{changed[0] if changed else ''} changed when the layer was called again: return a new "
+        "array each call, not one the layer keeps and writes into"))
+    return verdicts
+
+
+def other_shape_verdicts(exercise, student, shape, rng):
+    """A new layer of the second shape, fed an input and dy in column-major order (not
+    C-contiguous, as a transposed array is): values and gradients by the formulas."""
+    param_shapes = shapes_of(exercise, shape)
+    what = (f"another shape: {student.obj.__name__}{shape.sizes if shape.sizes else '()'} on "
+            f"{shape.rows} rows of width {shape.width_in}, column-major")
+    layer = attempt(student, f"{student.obj.__name__}{shape.sizes or '()'}", build, student,
+                    shape.sizes)
+    if param_shapes:
+        verdict = interface(student, layer, param_shapes)[-1]
+        if not verdict.passed:
+            return [Verdict(what, False, f"{verdict.what}: {verdict.detail}")]
+        randomize(layer, param_shapes, rng)
+    x = np.asfortranarray(exercise.draw(rng, shape.rows, shape.width_in))  # column-major
+    dy = np.asfortranarray(rng.standard_normal((shape.rows, shape.width_out)))
+    _, _, problem = pass_verdicts(exercise, student, layer, [key for key, _ in param_shapes],
+                                  x, dy, f"{shape.rows} rows")
+    return [Verdict(what, not problem, problem + ("\nare a size, the batch size or a shape "
+                                                  "written into the code?" if problem else ""))]
 
 
 def check_layer_exercise(exercise, student, rng):
     """Every check of a layer exercise, as a list of Verdicts."""
-    layer = build(student, exercise.sizes)
-    verdicts = interface(student, layer, exercise.param_shapes)
+    shape, second = exercise.shapes
+    param_shapes = shapes_of(exercise, shape)
+    layer = build(student, shape.sizes)
+    verdicts = interface(student, layer, param_shapes)
     if verdicts and not verdicts[-1].passed:
         return verdicts
-    for key, shape in exercise.param_shapes:  # random values, so a wrong gradient shows
-        layer.params[key][...] = rng.standard_normal(shape)
-    x = exercise.inputs(rng)
-    expected = exercise.expected(layer, x, student)
+    randomize(layer, param_shapes, rng)  # random values, so that a wrong gradient shows
+    keys = [key for key, _ in param_shapes]
+    x = exercise.draw(rng, shape.rows, shape.width_in)
+    params = current_params(layer, param_shapes)
     given = x.copy()
     y = student.call("forward", layer.forward, given)
-    out_shape = (N, exercise.output_width)
+    out_shape = (shape.rows, shape.width_out)
     if not isinstance(y, np.ndarray) or y.shape != out_shape:
         return verdicts + [Verdict(f"forward returns an array of shape {out_shape}", False,
                                    f"got {type(y).__name__} of shape {np.shape(y)}")]
     verdicts.append(Verdict("forward leaves its input unchanged", np.array_equal(given, x),
                             "forward changed the array it was given: work on a copy"))
-    verdicts.append(values_verdict(f"forward values: {exercise.formula}", y, expected,
-                                   advice=exercise.advice))
+    dy = rng.standard_normal(out_shape)
+    value_slip = slip(exercise, params, x, dy, y, 0)
+    verdicts.append(values_verdict(f"forward values: {exercise.formula}", y,
+                                   exercise.values(params, x),
+                                   advice=value_slip or exercise.advice))
+    first = np.array(y, dtype=float, copy=True)
     again = student.call("forward", layer.forward, x.copy())
     verdicts.append(Verdict("forward gives the same result twice",
-                            np.allclose(again, y, rtol=1e-12, atol=0),
+                            np.allclose(np.asarray(again, dtype=float), first, rtol=1e-12, atol=0),
                             "a second call with the same input gave other values (noise or "
                             "targets drawn anew?)"))
 
-    dy = rng.standard_normal(out_shape)
     dy_given = dy.copy()
     dx = student.call("backward", layer.backward, dy_given)
-    keys = [key for key, _ in exercise.param_shapes]
     try:
         grads = answer_gradients(layer, keys)
     except Wrong as wrong:
         return verdicts + [wrong.verdict]
     verdicts.append(Verdict("backward leaves dy unchanged", np.array_equal(dy_given, dy),
                             "backward changed the dy it was given: compute into a new array"))
+    if keys:
+        verdicts.append(Verdict("backward leaves the parameters unchanged",
+                                all(np.array_equal(layer.params[key], params[key])
+                                    for key in keys),
+                                "backward changed params: it only computes gradients (the "
+                                "optimizer updates the parameters)"))
     returned = isinstance(dx, np.ndarray) and dx.shape == x.shape
     name = exercise.input_name
     verdicts.append(Verdict(f"backward returns dL/d{name} of shape {x.shape}", returned,
                             f"it returned {type(dx).__name__} of shape {np.shape(dx)}: backward "
                             "must return the gradient of the loss for its input"))
+    first_dx, dx = dx, np.array(dx, dtype=float, copy=True) if returned else dx
     dx2 = student.call("backward", layer.backward, dy.copy())
     try:
         again = answer_gradients(layer, keys)
@@ -217,165 +219,66 @@ def check_layer_exercise(exercise, student, rng):
     same_grads = all(np.allclose(again[key], grads[key], rtol=1e-12, atol=0) for key in keys)
     same_dx = not returned or (isinstance(dx2, np.ndarray)
                                and np.allclose(dx2, dx, rtol=1e-12, atol=0))
-    verdicts.append(Verdict(
-        "backward overwrites: a second call gives the same", same_grads and same_dx,
-        "a second backward(dy) gave other gradients: write self.grads[key] = ..., do not add "
-        "to them (+=)" if not same_grads else "a second backward(dy) returned another dL/d"
-        f"{name}: does backward change what forward kept (an in-place **, *=, ...)?"))
+    doubled = [what for what, now, before in
+               [*((f"grads[{key!r}]", again[key], grads[key]) for key in keys),
+                *([(f"dL/d{name}", dx2, dx)] if returned and isinstance(dx2, np.ndarray) else [])]
+               if not np.allclose(now, before, rtol=1e-12, atol=0)
+               and np.allclose(now, 2 * before, rtol=1e-9, atol=0)]
+    if doubled:
+        detail = (f"a second backward(dy) gave twice the first {doubled[0]}: write the result "
+                  "anew each call (self.grads[key] = ...), do not add to it (+=)")
+    elif returned and isinstance(dx2, np.ndarray) and np.shares_memory(dx2, first_dx):
+        detail = ("backward returned the same array twice, and the second call changed it: "
+                  "return a new array each call")
+    else:
+        which = "gradients" if not same_grads else f"dL/d{name}"
+        detail = (f"a second backward(dy) gave other {which}: does backward change what "
+                  "forward kept (an in-place **, *=, ...)?")
+    verdicts.append(Verdict("backward overwrites: a second call gives the same",
+                            same_grads and same_dx, detail))
 
     f = lambda: float(np.sum(student.call("forward", layer.forward, x) * dy))  # noqa: E731
     floor = resolvable_floor(f())
-    params = {key: layer.params[key] for key, _ in exercise.param_shapes}
-    verdicts += parameter_verdicts(f, params, grads, getattr(layer, "grads", {}), BATCH_FACTORS,
-                                   floor)
+    factors = batch_factors(shape.rows)
+    verdicts += parameter_verdicts(f, {key: layer.params[key] for key in keys}, grads,
+                                   getattr(layer, "grads", {}), factors, floor)
     if returned:
         numerical = numerical_gradient(f, x)
-        for name, columns in exercise.columns or ((name, slice(None)),):
-            row = compare(name, dx[:, columns], numerical[:, columns], floor=floor,
-                          factors=BATCH_FACTORS)
+        k = shape.width_in // 2
+        halves = (("mu", slice(0, k)), ("logvar", slice(k, None)))
+        for part, columns in halves if exercise.halves else ((name, slice(None)),):
+            row = compare(part, dx[:, columns], numerical[:, columns], floor=floor,
+                          factors=factors)
+            if not row.passed and slip(exercise, params, x, dy, dx, 1):
+                row.note = slip(exercise, params, x, dy, dx, 1)
             verdicts.append(gradient_verdict(
-                row, f"gradient of {name} {dx[:, columns].shape} by finite differences", dx))
+                row, f"gradient of {part} {dx[:, columns].shape} by finite differences", dx))
+    right_so_far = all(v.passed for v in verdicts)
+    later = []
+    try:
+        later += training_loop_verdicts(exercise, student, layer, shape, second, rng)
+        later += other_shape_verdicts(exercise, student, second, rng)
+    except Wrong as wrong:
+        later.append(wrong.verdict)
+        return verdicts + (later if right_so_far else without_guesses(later))
+    verdicts += later if right_so_far else without_guesses(later)
     if exercise.lessons is not None:
-        verdicts += exercise.lessons(student, lambda: build(student, exercise.sizes))
+        verdicts += exercise.lessons(student, lambda: build(student, shape.sizes))
     return verdicts
 
 
-def parameter_verdicts(f, params, grads, answer_grads, factors, floor):
-    """For each parameter, ``grads[key]`` against centred differences of ``f()`` in
-    ``params[key]`` (perturbed in place). ``answer_grads``: the answer's own dict, to name its
-    dtype if it is float32."""
-    verdicts = []
-    for key, value in params.items():
-        if grads[key].shape != value.shape:
-            verdicts.append(Verdict(f"gradient of {key}", False, f"grads[{key!r}] has shape "
-                                    f"{grads[key].shape}, not {value.shape}"))
-            continue
-        numerical = numerical_gradient(f, value)
-        row = compare(key, grads[key], numerical, floor=floor, factors=factors)
-        if not row.passed and np.abs(numerical).max() < floor and np.abs(grads[key]).max() > 0:
-            row.note = (f"your forward does not change at all when params[{key!r}] does: does "
-                        "it compute with an array of its own (a copy, self.W) instead of "
-                        f"self.params[{key!r}]?")
-        verdicts.append(gradient_verdict(row, f"gradient of {key} {value.shape} by finite "
-                                         "differences", answer_grads.get(key)))
-    return verdicts
+def slip(exercise, params, x, dy, got, which):
+    """"yours is ..." if ``got`` (forward's values, which = 0; backward's dL/dx, which = 1)
+    matches one of the exercise's classic slips to round-off, else ""."""
+    for what, formula in exercise.slips:
+        with np.errstate(all="ignore"):
+            want = formula(params, x, dy)[which]
+        if want is not None and not differs(got, want):
+            return f"yours is {what}"
+    return ""
 
 
-def split(h):
-    """[mu | logvar] (N, 2K) -> mu (N, K), logvar (N, K)."""
-    k = h.shape[1] // 2
-    return h[:, :k], h[:, k:]
-
-
-def kl_lessons(student, make):
-    kl = np.ravel(student.call("forward", make().forward, np.zeros((N, 6))))
-    advice = "the KL of a distribution from itself is 0"
-    if kl.shape == (N,) and np.allclose(np.abs(kl), 1.5):  # K / 2, with K = 3
-        advice += ": yours is K/2, the constant 1 in 1 + logvar - mu^2 - exp(logvar)?"
-    return [values_verdict("KL(N(0, I) || N(0, I)) = 0", kl, np.zeros(N), advice=advice)]
-
-
-def reparameterization_expected(layer, h, student):
-    """z = mu + exp(logvar / 2) * eps, with the layer's own eps, read off at mu = logvar = 0."""
-    eps = np.asarray(student.call("forward", layer.forward, np.zeros_like(h)), dtype=float)
-    mu, logvar = split(h)
-    return mu + np.exp(logvar / 2) * eps
-
-
-def reparameterization_lessons(student, make):
-    """z must have mean mu and variance exp(logvar): 20,000 draws, a new layer."""
-    n, mu, logvar = 20_000, np.array([1.0, -2.0, 0.5]), np.array([-1.0, 1.0, 2.0])
-    h = np.tile(np.concatenate([mu, logvar]), (n, 1))
-    z = np.asarray(student.call("forward", make().forward, h), dtype=float)
-    if z.shape != (n, 3):
-        return [Verdict("z has mean mu and variance exp(logvar)", False,
-                        f"forward of {n} rows gave shape {z.shape}")]
-    mean, var = z.mean(axis=0), z.var(axis=0)
-    se = np.exp(logvar / 2) / np.sqrt(n)
-    ok = (np.abs(mean - mu) < 6 * se) & (np.abs(var / np.exp(logvar) - 1) < 0.06)
-    detail = ""
-    if not ok.all():
-        k = int(np.argmin(ok))
-        detail = (f"with mu = {mu[k]:g}, logvar = {logvar[k]:g}: the mean of z is {mean[k]:.4g} "
-                  f"and its variance {var[k]:.4g}; exp(logvar) = {np.exp(logvar[k]):.4g}")
-        if abs(var[k] / np.exp(2 * logvar[k]) - 1) < 0.06:
-            detail += (". That variance is exp(logvar)^2: you used exp(logvar) as the standard "
-                       "deviation; it is exp(logvar / 2)")
-    return [Verdict(f"z has mean mu and variance exp(logvar) ({n} draws)", bool(ok.all()),
-                    detail)]
-
-
-def bernoulli_expected(layer, logits, student):
-    x = np.random.default_rng(0).random(logits.shape)  # the targets, as the exercise draws them
-    return (reference.softplus(logits) - x * logits).sum(axis=1, keepdims=True)
-
-
-def bernoulli_lessons(student, make):
-    """Finite and right at logits of +-1000, forward and backward (a new layer)."""
-    logits = np.where(np.arange(N * 5).reshape(N, 5) % 2 == 0, 1000.0, -1000.0)
-    logits[0, :2] = [3.0, -2.0]
-    layer = make()
-    with np.errstate(all="ignore"):
-        nll = student.call("forward", layer.forward, logits.copy())
-        dlogits = student.call("backward", layer.backward, np.ones((N, 1)))
-    x = np.random.default_rng(0).random(logits.shape)
-    overflow = ("softplus(l) = log(1 + exp(l)) overflows exp at l = 1000; compute it as "
-                "max(l, 0) + log(1 + exp(-|l|))")
-    return [values_verdict("forward finite and right at logits of +-1000", nll,
-                           bernoulli_expected(None, logits, student),
-                           advice_if_not_finite=overflow),
-            values_verdict("backward finite and right at logits of +-1000", dlogits,
-                           reference.sigmoid(logits) - x,
-                           advice_if_not_finite="sigmoid(l) = 1 / (1 + exp(-l)) for l >= 0 and "
-                           "exp(l) / (1 + exp(l)) for l < 0 never overflows")]
-
-
-LAYERS = {
-    "dense": LayerExercise(
-        "Exercise 1: the dense layer", "y = x W + b",
-        lambda rng: rng.standard_normal((N, 5)),
-        lambda layer, x, _: x @ layer.params["W"] + layer.params["b"],
-        param_shapes=(("W", (5, 3)), ("b", (3,))), sizes=(5, 3), output_width=3),
-    "relu": LayerExercise(
-        "Exercise 2: ReLU", "y = max(x, 0)",
-        lambda rng: (lambda x: np.where(x >= 0, x + 0.1, x - 0.1))(rng.standard_normal((N, 5))),
-        lambda layer, x, _: np.maximum(x, 0), output_width=5),
-    "tanh": LayerExercise(
-        "Exercise 2: tanh", "y = tanh(x)", lambda rng: 1.5 * rng.standard_normal((N, 5)),
-        lambda layer, x, _: np.tanh(x), output_width=5),
-    "kl": LayerExercise(
-        "Exercise 3: the KL term", "KL = -1/2 sum_k (1 + logvar - mu^2 - exp(logvar)), (N, 1)",
-        lambda rng: rng.standard_normal((N, 6)),
-        lambda layer, h, _: kl_normal(*split(h))[0][:, None], input_name="h",
-        columns=(("mu", slice(0, 3)), ("logvar", slice(3, 6))), output_width=1,
-        lessons=kl_lessons),
-    "reparameterization": LayerExercise(
-        "Exercise 4: the reparameterization", "z = mu + exp(logvar / 2) * eps",
-        lambda rng: rng.standard_normal((N, 6)), reparameterization_expected, input_name="h",
-        columns=(("mu", slice(0, 3)), ("logvar", slice(3, 6))), output_width=3,
-        lessons=reparameterization_lessons,
-        advice="the standard deviation is exp(logvar / 2) (exp(logvar) is the variance), and eps "
-        "is drawn once per batch shape and kept"),
-    "bernoulli": LayerExercise(
-        "Exercise 5: the Bernoulli likelihood",
-        "softplus(l) - x l summed over D, (N, 1), targets np.random.default_rng(0).random",
-        lambda rng: 3 * rng.standard_normal((N, 5)), bernoulli_expected, input_name="logits",
-        output_width=1,
-        lessons=bernoulli_lessons,
-        advice="at logits 0 each row's loss is D log 2 whatever the targets; the targets are "
-        "np.random.default_rng(0).random((N, D)), drawn the first time forward sees a shape"),
-}
-
-
-def format_verdicts(title, verdicts):
-    """The report of one exercise and its closing line."""
-    width = max(len(v.what) for v in verdicts)
-    lines = [f"== {title}"]
-    for v in verdicts:
-        lines.append(f"{v.what:<{width}}  {'pass' if v.passed else 'FAIL'}")
-        if not v.passed and v.detail:
-            lines += [f"    {line}" for line in v.detail.splitlines()]
-    failed = sum(not v.passed for v in verdicts)
-    verdict = "right" if not failed else "wrong: see FAIL above"
-    lines.append(f"{len(verdicts) - failed} of {len(verdicts)} checks passed: {verdict}")
-    return "\n".join(lines)
+def batch_factors(rows):
+    return ((1 / rows, f"1/N = 1/{rows} of the right value: a mean over the batch where there "
+             "is none (the loss's 1/N is not the layer's business)"),
+            (rows, f"N = {rows} times the right value: a sum over the batch too many?"))

@@ -84,6 +84,7 @@ class CheckRow:
     analytic: float = None  # the two gradients there
     numerical: float = None
     note: str = ""  # a reason, printed under a failed row
+    against: str = "numerical"  # what the answer was compared with
 
 
 def hint(analytic, numerical, factors=(), everywhere=None):
@@ -225,7 +226,7 @@ def describe_failure(row):
         index = ", ".join(str(int(i)) for i in row.worst_index)
         ratio = (f", ratio {row.analytic / row.numerical:.4g}" if row.numerical
                  else "")
-        lines.append(f"    worst at [{index}]: yours {row.analytic:.6g}, numerical "
+        lines.append(f"    worst at [{index}]: yours {row.analytic:.6g}, {row.against} "
                      f"{row.numerical:.6g}{ratio}")
     if row.note:
         lines.append(f"    {row.note}")

@@ -139,7 +139,8 @@ class MyVAE:
     def forward(self, x, eps):
         self.x, self.eps, self.n = x, eps, len(x)
         h = self.relu1.forward(self.enc.forward(x))
-        self.mu, self.logvar = self.mu_head.forward(h), self.logvar_head.forward(h)
+        self.mu, self.logvar_raw = self.mu_head.forward(h), self.logvar_head.forward(h)
+        self.logvar = np.minimum(self.logvar_raw, 30.0)  # the cap of npvae/reference.py
         self.std = np.exp(self.logvar / 2)
         z = self.mu + self.std * eps
         self.logits = self.out.forward(self.relu2.forward(self.dec.forward(z)))
@@ -154,7 +155,7 @@ class MyVAE:
         dz = self.dec.backward(self.relu2.backward(self.out.backward(dl)))
         dkl = self.kl.backward(np.full((n, 1), self.beta / n))
         dmu = dz + dkl[:, :self.k]
-        dlogvar = dz * self.eps * self.std / 2 + dkl[:, self.k:]
+        dlogvar = (dz * self.eps * self.std / 2 + dkl[:, self.k:]) * (self.logvar_raw < 30.0)
         dh = self.mu_head.backward(dmu) + self.logvar_head.backward(dlogvar)
         self.enc.backward(self.relu1.backward(dh))
         self.grads = {f"{n}.{k}": layer.grads[k] for n, layer in self.layers.items()

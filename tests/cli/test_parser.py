@@ -72,7 +72,7 @@ def test_no_help_points_to_a_file_an_installed_package_lacks(cli):
 
 
 def test_the_exercise_list_names_every_exercise_and_its_command(cli):
-    from npvae.teaching.checks import EXERCISES
+    from npvae.teaching.judge import EXERCISES
     status, out, _ = cli("gradcheck", "--list")
     assert status == 0 and "npvae gradcheck --exercise NAME mine.py:CLASS" in out
     for name in EXERCISES:
