@@ -45,7 +45,11 @@ Judge one:  npvae gradcheck --exercise NAME mine.py:CLASS   (0: right, 1: wrong,
 A layer (1 to 5): forward(x) returns y and keeps what backward needs; backward(dy) returns
 dL/dx, does not change dy, and overwrites dL/dparameter in self.grads[key] (never +=);
 self.params and self.grads are dicts of float64 arrays with the same keys (a layer without
-parameters may leave them out)."""
+parameters may leave them out). Each call returns new arrays: the checker calls your code as
+a training loop does (two forwards before a backward, batches of other sizes, new parameters
+written in place) and keeps what earlier calls returned. The noise of exercise 4 is
+np.random.default_rng(0).standard_normal((N, K)) and the targets of exercise 5
+np.random.default_rng(0).random((N, D)), made anew for each new batch shape."""
 
 
 def exercise_only(argv):
