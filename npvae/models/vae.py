@@ -40,40 +40,16 @@ from ..nn.params import Parameters
 from ..utils.memory import available_memory
 from ..utils.validation import (check_dtype, check_nonnegative, check_positive_int,
                                 check_random_state, check_weight)
+from .posterior import LOGVAR_MAX, elbo_at, reparameterize, reparameterize_backward
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 ACTIVATIONS = tuple(LAYER_ACTIVATIONS)
-
-# The log-variance is capped here before use. exp(30) ~ 1e13 is far beyond any healthy posterior
-# variance and far below float32's overflow (exp(88.7)), so exp(logvar) and exp(logvar / 2) stay
-# finite whatever the encoder outputs; above the cap the gradient is 0, as for any clip.
-LOGVAR_MAX = 30.0
-
 
 class LossParts(NamedTuple):
     """Mean over the batch, in nats: ``total = reconstruction + beta * kl``."""
     total: float
     reconstruction: float
     kl: float
-
-
-def reparameterize(mu, logvar, eps):
-    """``z = mu + exp(logvar / 2) * eps``: a sample of N(mu, diag(exp(logvar))) for eps ~ N(0, I).
-
-    The standard deviation is ``exp(logvar / 2)``, so the variance of z is ``exp(logvar)``.
-    Shapes: mu, logvar, eps, z (N, K).
-    """
-    return mu + np.exp(logvar / 2) * eps
-
-
-def reparameterize_backward(dz, logvar, eps):
-    """Gradients through ``z = mu + exp(logvar / 2) * eps`` given dz = dL/dz.
-
-        dL/dmu     = dz
-        dL/dlogvar = dz * eps * exp(logvar / 2) / 2
-    Shapes: dz, logvar, eps (N, K) -> dmu (N, K), dlogvar (N, K).
-    """
-    return dz.copy(), dz * eps * np.exp(logvar / 2) / 2
 
 
 def dense_sizes(n_in, hidden_dims, latent_dim, n_labels, n_out, decoder_dims):
@@ -358,6 +334,12 @@ class VAE:
         rec = self.nll.forward(self._decode(reparameterize(mu, logvar, eps), y), x)
         kl, _, _ = kl_normal(mu, logvar)
         return rec, kl
+
+    def elbo_at(self, x, mu, logvar, eps, y=None):
+        """The ELBO of each image at posterior parameters given, not the encoder's, and its
+        gradient with respect to them (see ``npvae.models.posterior.elbo_at``): x (N, D),
+        mu, logvar, eps (N, K) -> elbo (N,), dmu (N, K), dlogvar (N, K)."""
+        return elbo_at(self, x, mu, logvar, eps, y)
 
     def loss(self, x, eps=None, y=None, random_state=0):
         """The batch-mean loss, positive nats, and its parts: ``LossParts(total, reconstruction,

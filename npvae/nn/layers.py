@@ -36,6 +36,11 @@ class Layer:
         next call (the training engine's speed trick; see the module docstring)."""
         self.work_arrays = {}
 
+    def backward_input(self, dy):
+        """The gradient for the input alone, no parameter's gradient written: for a layer
+        without parameters, ``backward`` itself."""
+        return self.backward(dy)
+
     def _saved(self, value):
         if value is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
@@ -90,6 +95,12 @@ class Dense(Layer):
         if not self.input_grad:
             return None
         return np.matmul(dy, self.params["W"].T, out=self._out("dx", x.shape, dy.dtype))  # (N, I)
+
+    def backward_input(self, dy):
+        """``dx = dy @ W^T`` alone: dW and db are neither computed nor written (half the work,
+        for a gradient with respect to the input only)."""
+        self._saved(self._x)
+        return np.matmul(dy, self.params["W"].T)  # (N, I)
 
 
 class ReLU(Layer):
@@ -163,6 +174,12 @@ class Sequential:
     def backward(self, dy):
         for layer in reversed(self.layers):
             dy = layer.backward(dy)
+        return dy
+
+    def backward_input(self, dy):
+        """The gradient for the input alone: no layer writes a parameter's gradient."""
+        for layer in reversed(self.layers):
+            dy = layer.backward_input(dy)
         return dy
 
     def keep_work_arrays(self):

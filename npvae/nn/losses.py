@@ -154,6 +154,11 @@ class GaussianNLL(Layer):
                         out=self.grads["scaled_log_std"])
         return dmean
 
+    def backward_input(self, dnll):
+        """dmean alone: the learned standard deviation's gradient is not written."""
+        diff = self._saved(self._diff)
+        return diff * self._inv_var * _column(dnll, diff.dtype)
+
 
 def _column(dnll, dtype):
     """dL/dnll as a Python number or an (N, 1) column of ``dtype``, to scale the rows of an
