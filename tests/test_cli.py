@@ -80,7 +80,7 @@ def test_per_example_scores_and_latents_as_csv_and_npz(trained, cli, tmp_path):
                        str(tmp_path / "anomaly.csv"))
     with open(tmp_path / "anomaly.csv") as f:
         assert status == 0 and next(csv.reader(f)) == ["index", "label", "neg_elbo",
-                                                        "squared_error"]
+                                                        "squared_error", "regret"]
 
 
 @pytest.mark.parametrize("path, message", [
@@ -298,20 +298,22 @@ def test_anomaly_against_another_data_set(trained, cli, tmp_path):
     assert status == 0 and "360 test images of digits" in out and "40 of light" in out
     with np.load(tmp_path / "ood.npz") as f:
         assert f.files == ["set", "index", "neg_elbo", "iwae", "reconstruction", "code_length",
-                           "compressed", "complexity"]
+                           "compressed", "complexity", "regret"]
         assert f["set"].tolist() == ["in"] * 360 + ["out"] * 40
     summary = json.loads((trained / "ood.json").read_text())
     assert summary["in"] == "digits" and summary["out"] == "light" and summary["iwae_k"] == 3
+    assert summary["regret_steps"] == 50 and "for likelihood regret (50 steps)" in out
     assert summary["images_coded"] == "8-bit"
     results = summary["scores"]
     assert list(results) == ["neg_elbo", "iwae", "reconstruction", "code_length", "compressed",
-                             "complexity"]
+                             "complexity", "regret"]
     for score, r in results.items():
         assert list(r) == ["auroc", "aupr", "fpr95", "mean_in", "mean_out", "unit"]
         assert all(0 <= r[k] <= 1 for k in ("auroc", "aupr", "fpr95"))
         assert (f"{r['mean_in']:9.2f} {r['mean_out']:9.2f} {r['auroc']:6.3f} {r['aupr']:6.3f} "
                 f"{r['fpr95']:10.3f}") in out, score
     assert results["reconstruction"]["auroc"] > 0.9 and results["complexity"]["auroc"] > 0.9
+    assert results["regret"]["auroc"] > 0.5  # (a 2-epoch model of 16 units: 0.85)
     assert results["neg_elbo"]["auroc"] > 0.5  # white squares are far from any digit
     assert (trained / "ood.png").stat().st_size > 1000
 
@@ -321,12 +323,14 @@ def test_a_gaussian_run_says_which_ood_scores_it_has(cli, tmp_path):
     cli("train", "--dataset", "digits", "--likelihood", "gaussian", "--hidden", "16",
         "--latent-dim", "2", "--epochs", "1", "--quiet", "--out", str(run))
     folder = write_t10k(tmp_path / "light", np.full((10, 8, 8), 255))
-    status, out, _ = cli("anomaly", "--run", str(run), "--ood-data-dir", folder, "--iwae-k", "2")
+    status, out, _ = cli("anomaly", "--run", str(run), "--ood-data-dir", folder, "--iwae-k", "2",
+                         "--regret-steps", "0")
     assert status == 0 and "code lengths: not computed (a Gaussian likelihood is a density" in out
     assert "complexity = code_length" not in out
     summary = json.loads((run / "ood.json").read_text())
     assert summary["images_coded"] == "none (Gaussian likelihood)"
     assert list(summary["scores"]) == ["neg_elbo", "iwae", "reconstruction", "compressed"]
+    assert "likelihood regret" not in out  # --regret-steps 0: not computed
 
 
 def test_anomaly_against_its_own_test_set_is_chance(trained, cli):

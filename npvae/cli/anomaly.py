@@ -7,6 +7,7 @@ returns the exit status; a user's mistake raises ValueError (one line, exit stat
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from ..data.mnist import load_idx_test
 from ..evaluation import plots
 from ..evaluation.elbo import anomaly_scores, iwae_nll_per_example, predictive_moments
 from ..evaluation.ood import detection_metrics, ood_scores
+from ..evaluation.regret import likelihood_regret
 from ..training.fit import test_targets
 from ..utils.files import write_text_atomically
 from .run_folder import (MAX_COLUMNS, check_at_most, check_per_example_path, display, labels_for,
@@ -42,16 +44,27 @@ def anomaly(args):
     seen = run_data(config).data  # the images it trained on (held-out class, validation out)
     X_train = test_targets(seen.X_train, config.binarize)
     X_test, y_test = test_set(config)
-    train_scores = anomaly_scores(model, X_train, labels_for(model, seen.y_train))
-    test_scores = anomaly_scores(model, X_test, labels_for(model, y_test))
+    y_train, y_test_labels = labels_for(model, seen.y_train), labels_for(model, y_test)
+    train_scores = anomaly_scores(model, X_train, y_train)
+    test_scores = anomaly_scores(model, X_test, y_test_labels)
+    few = slice(REGRET_THRESHOLD_IMAGES)  # the slow score's threshold from fewer images
+    (train_regret, test_regret), cost = timed_regret(
+        args, model, [(X_train[few], None if y_train is None else y_train[few]),
+                      (X_test, y_test_labels)])
+    names, units = ["negative ELBO", "squared reconstruction error"], [" nats", ""]
+    if cost:
+        train_scores, test_scores = (*train_scores, train_regret), (*test_scores, test_regret)
+        names.append("likelihood regret")
+        units.append(" nats")
+        print(f"likelihood regret: {cost:.1f} ms per image ({args.regret_steps} steps); its "
+              f"threshold from the first {len(train_regret)} training images")
     held = None if config.holdout_class is None else y_test == config.holdout_class
     panels = []
-    for name, unit, train, test in zip(("negative ELBO", "squared reconstruction error"),
-                                       (" nats", ""), train_scores, test_scores):
+    for name, unit, train, test in zip(names, units, train_scores, test_scores):
         threshold = float(np.percentile(train, args.percentile))
         flagged = test > threshold
         print(f"threshold: {name} {threshold:.2f}{unit}, the {args.percentile:g}th percentile "
-              f"of {len(X_train)} training images; {flagged.mean():.1%} of {len(X_test)} test "
+              f"of {len(train)} training images; {flagged.mean():.1%} of {len(X_test)} test "
               "images lie above it")
         scores = {"train": train, "test": test}
         if held is not None:
@@ -65,13 +78,15 @@ def anomaly(args):
     if args.per_example:  # each test image's two scores
         columns = {"index": np.arange(len(X_test)), "label": y_test,
                    "neg_elbo": test_scores[0], "squared_error": test_scores[1]}
+        if cost:
+            columns["regret"] = test_scores[2]
         if held is not None:
             columns["held_out"] = held
         write_per_example(args.per_example, columns)
     if held is not None:
-        print(f"ROC-AUC for detecting class {config.holdout_class}: "
-              f"{roc_auc_score(held, test_scores[0]):.3f} by negative ELBO, "
-              f"{roc_auc_score(held, test_scores[1]):.3f} by squared reconstruction error")
+        aucs = [f"{roc_auc_score(held, scores):.3f} by {name}"
+                for name, scores in zip(names, test_scores)]
+        print(f"ROC-AUC for detecting class {config.holdout_class}: {', '.join(aucs)}")
     save_figure(plots.histogram_panels(panels, f"Anomaly scores ({config.dataset}), threshold "
                                        f"at the {args.percentile:g}th percentile of training"),
                 Path(args.run) / "anomaly.png")
@@ -79,11 +94,24 @@ def anomaly(args):
 
 
 OOD_UNITS = {"neg_elbo": "nats", "iwae": "nats", "reconstruction": "sq. err.",
-             "code_length": "bits", "compressed": "bits", "complexity": "bits"}
+             "code_length": "bits", "compressed": "bits", "complexity": "bits",
+             "regret": "nats"}
 OOD_TITLES = {"neg_elbo": "negative ELBO", "iwae": "IWAE negative log-likelihood",
               "reconstruction": "squared reconstruction error",
               "code_length": "the model's code length", "compressed": "zlib's code length",
-              "complexity": "model bits - zlib bits"}
+              "complexity": "model bits - zlib bits", "regret": "Likelihood Regret"}
+REGRET_THRESHOLD_IMAGES = 2_000  # training images whose regret sets its threshold
+
+
+def timed_regret(args, model, sets):
+    """Likelihood Regret of each array of images in ``sets`` (a progress bar on a terminal), and
+    its cost in ms per image; ({}, None) with --regret-steps 0."""
+    if not args.regret_steps:
+        return [None] * len(sets), None
+    start, images = time.perf_counter(), sum(len(X) for X, _ in sets)
+    scores = [likelihood_regret(model, X, y, steps=args.regret_steps, random_state=args.seed,
+                                progress=sys.stderr.isatty()) for X, y in sets]
+    return scores, 1000 * (time.perf_counter() - start) / images
 
 
 def out_of_distribution(args, model, config):
@@ -129,8 +157,15 @@ def out_of_distribution(args, model, config):
         print("code lengths: not computed (a Gaussian likelihood is a density, no code of "
               "the image), so no code_length or complexity score; zlib's length of the 8-bit "
               "image alone (compressed)")
+    start = time.perf_counter()
     scores_in = ood_scores(model, X_in, args.iwae_k, args.seed, binary=binary)
     scores_out = ood_scores(model, X_out, args.iwae_k, args.seed, binary=binary)
+    others = 1000 * (time.perf_counter() - start) / (len(X_in) + len(X_out))
+    (regret_in, regret_out), cost = timed_regret(args, model, [(X_in, None), (X_out, None)])
+    print(f"cost: {others:.1f} ms per image for the other scores together"
+          + (f", {cost:.1f} for likelihood regret ({args.regret_steps} steps)" if cost else ""))
+    if cost:
+        scores_in["regret"], scores_out["regret"] = regret_in, regret_out
     results = {score: {**detection_metrics(scores_in[score], scores_out[score]),
                        "mean_in": float(scores_in[score].mean()),
                        "mean_out": float(scores_out[score].mean()), "unit": OOD_UNITS[score]}
@@ -153,6 +188,7 @@ def out_of_distribution(args, model, config):
             **{score: np.r_[scores_in[score], scores_out[score]] for score in scores_in}})
     folder = Path(args.run)
     summary = {"in": config.dataset, "out": name, "iwae_k": args.iwae_k,
+               "regret_steps": args.regret_steps,
                "images_coded": ("none (Gaussian likelihood)" if model.likelihood != "bernoulli"
                                 else "binary" if binary else "8-bit"), "scores": results}
     write_text_atomically(folder / "ood.json", json.dumps(summary, indent=1))

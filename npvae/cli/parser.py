@@ -14,6 +14,7 @@ from ..models.vae import ACTIVATIONS, LIKELIHOODS
 from ..nn.losses import LEARNED_STD
 from ..teaching.checks import BROKEN
 from ..teaching.judge import EXERCISES
+from ..evaluation.regret import REGRET_STEPS
 from ..training.fit import BINARIZE, ENGINES
 from ..training.schedules import LR_SCHEDULES
 from ..utils.version import installed_version
@@ -47,6 +48,17 @@ def seed(text):
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0; got {value}")
+    return value
+
+
+MAX_STEPS = 10_000  # of an optimisation per image
+
+
+def steps(text):
+    """An argparse type: an integer from 0 to ``MAX_STEPS``."""
+    value = seed(text)
+    if value > MAX_STEPS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_STEPS:,}; got {value:,}")
     return value
 
 
@@ -307,6 +319,9 @@ def build_parser():
            "files needed)", shown="none", metavar="DIR")
     option(anomaly, "--iwae-k", 10, "samples of the IWAE bound in the out-of-distribution scores",
            type=count_up_to(MAX_SAMPLES), metavar="K")
+    option(anomaly, "--regret-steps", REGRET_STEPS, "Adam steps of Likelihood Regret, the slow "
+           "score (each image's posterior fitted to it alone; 0: not computed)",
+           type=steps, metavar="S")
     per_example(anomaly, "each test image's scores (with --ood-*: both sets' images, every "
                 "score)")
     traverse = run_command("traverse", disentangling_commands.traverse,
