@@ -273,24 +273,29 @@ def vae_verdicts(student, rng, verdicts):
 
 
 def vae_loop_verdicts(student, rng, beta):
-    """The calls of a training loop: two forwards then backward, a batch of another size, the
-    loss kept while the next forward runs; another model size; logvar far from 0 and above the
-    cap. Each against npvae.reference."""
+    """The calls of a training loop: two forwards of one shape then backward, a batch of another
+    size, the loss kept while the next forward runs; another model size; binary pixels; logvar
+    from far below 0 to above the cap. Each against npvae.reference."""
     model = build_vae(student, (D, H, K), beta)
     values, x1, eps1 = well_placed(rng)
     set_params(model, values)
     loss = attempt(student, "forward(x, eps)", model.forward, x1, eps1)
     kept = np.array(loss, dtype=float, copy=True) if numeric(loss) else None
-    _, x2, eps2 = well_placed(rng, rows=OTHER[3])
-    _, problem = vae_pass(student, model, values, x2, eps2, beta, f"a later batch of {OTHER[3]}")
-    verdicts = [Verdict(f"forward(x1, eps1); forward(x2, eps2 of {OTHER[3]} rows); backward(): "
-                        "the gradients of x2", not problem,
-                        problem + ("\nbackward must use what the latest forward kept, and "
-                                   "every size comes from the arrays given" if problem else "")),
-                Verdict("the loss returned stays unchanged by the next forward",
-                        kept is not None and np.array_equal(np.asarray(loss, dtype=float), kept),
-                        "the loss returned first changed when forward ran again: return a new "
-                        "number (float(...)), not an array the model keeps and writes into")]
+    hint = ("\nbackward must use what the latest forward kept, and every size comes from the "
+            "arrays given")
+    verdicts = []
+    for rows, what in ((N, f"forward(x1, eps1); forward(x2, eps2), both {N} rows; backward(): "
+                          "the gradients of x2"),
+                       (OTHER[3], f"a later batch of {OTHER[3]} rows")):
+        _, x, eps = well_placed(rng, rows=rows)
+        _, problem = vae_pass(student, model, values, x, eps, beta, what)
+        verdicts.append(Verdict(what, not problem, problem + (hint if problem else "")))
+    verdicts.append(Verdict("the loss returned stays unchanged by the next forward",
+                            kept is not None
+                            and np.array_equal(np.asarray(loss, dtype=float), kept),
+                            "the loss returned first changed when forward ran again: return a "
+                            "new number (float(...)), not an array the model keeps and writes "
+                            "into"))
     d, h, k, rows = OTHER
     other = build_vae(student, (d, h, k), beta)
     values, x, eps = well_placed(rng, (d, h, k), rows)
@@ -302,13 +307,17 @@ def vae_loop_verdicts(student, rng, beta):
                                        if problem else "")))
     model = build_vae(student, (D, H, K), beta)
     values, x, eps = well_placed(rng)
-    values["logvar_head.b"][...] = [38.0, -24.0]  # some rows above the cap of 30, some far below
+    x = (x > 0.5).astype(float)  # pixels of exactly 0 and 1, as binarized data has
+    set_params(model, values)
+    _, problem = vae_pass(student, model, values, x, eps, beta, "binary pixels")
+    verdicts.append(Verdict("right on pixels of exactly 0 and 1", not problem, problem))
+    values["logvar_head.b"][...] = [38.0, -44.0]  # rows above the cap of 30, rows far below 0
     values["logvar_head.W"] *= 3
     set_params(model, values)
     logvar = reference.forward(values, x, eps)["logvar_raw"]
     span = f"logvar from {logvar.min():.0f} to {logvar.max():.0f}"
     with np.errstate(all="ignore"):
         _, problem = vae_pass(student, model, values, x, eps, beta, span)
-    verdicts.append(Verdict(f"right at {span} (capped at {reference.LOGVAR_MAX:g}, no gradient "
-                            "above the cap)", not problem, problem))
+    verdicts.append(Verdict(f"right at {span} (capped at {reference.LOGVAR_MAX:g} from above "
+                            "only, no gradient above the cap)", not problem, problem))
     return verdicts

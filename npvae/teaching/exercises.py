@@ -90,46 +90,53 @@ def pass_verdicts(exercise, student, layer, keys, x, dy, label):
 
 
 def training_loop_verdicts(exercise, student, layer, shape, second, rng):
-    """The same layer called as a training loop calls it: two forwards before a backward, a
-    batch of another size (and, for a layer built without sizes, another width), new parameters
-    written in place; and what each call returned stays as it was when later calls run (no
-    answer is a view of an array the layer keeps)."""
+    """The same layer called as a training loop calls it: two forwards of one shape before a
+    backward, then later batches that change the batch size alone, the width alone (a layer
+    built without sizes takes any width) and both, then new parameters written in place; and
+    what each call returned stays as it was when later calls run (no answer is a view of an
+    array the layer keeps)."""
     keys = [key for key, _ in shapes_of(exercise, shape)]
-    other = shape if keys or shape.sizes else second  # a layer with sizes keeps its widths
-    rows = OTHER_ROWS
-
-    def draw(rows, widths):
-        return exercise.draw(rng, rows, widths.width_in), rng.standard_normal(
-            (rows, widths.width_out))
-
     kept = []
 
     def keep(what, array):
         if isinstance(array, np.ndarray):
             kept.append((what, array, array.copy()))
 
-    keep("forward's result", attempt(student, "forward", layer.forward, draw(shape.rows,
-                                                                              shape)[0]))
-    keep("forward's result", attempt(student, "forward", layer.forward, draw(shape.rows,
-                                                                              shape)[0]))
-    x2, dy2 = draw(rows, other)
-    what = f"{rows} rows" + ("" if other is shape else f" of width {other.width_in}")
-    y2, dx2, problem = pass_verdicts(exercise, student, layer, keys, x2, dy2,
-                                     f"a later batch of {what}")
-    verdicts = [Verdict(f"forward(x1); forward(x2 of {what}); backward: the gradients of x2",
-                        not problem,
-                        problem + ("\nbackward must use what the latest forward kept, and a new "
-                                   "batch shape needs arrays of its own" if problem else ""))]
-    keep("forward's result", y2)
-    keep("backward's result", dx2)
-    attempt(student, "backward", layer.backward, draw(rows, other)[1])
+    def run(rows, widths, label, first=None):
+        """forward (after ``first`` forwards of the same shape) and backward, checked."""
+        for _ in range(first or 0):
+            keep("forward's result", attempt(student, "forward", layer.forward,
+                                             exercise.draw(rng, rows, widths.width_in)))
+        x = exercise.draw(rng, rows, widths.width_in)
+        dy = rng.standard_normal((rows, widths.width_out))
+        y, dx, problem = pass_verdicts(exercise, student, layer, keys, x, dy, label)
+        keep("forward's result", y)
+        keep("backward's result", dx)
+        return problem
+
+    hint = ("\nbackward must use what the latest forward kept, and a new batch shape needs "
+            "arrays of its own (noise and targets too)")
+    steps = [(shape.rows, shape, f"forward(x1); forward(x2), both {shape.rows} rows; backward: "
+              "the gradients of x2", 1)]
+    if shape.sizes:  # the widths are the layer's: the batch size alone changes
+        steps.append((OTHER_ROWS, shape, f"a later batch of {OTHER_ROWS} rows", 0))
+    else:  # the widths are the input's: each change alone, the rows or the width
+        steps += [(shape.rows, second, f"then width {second.width_in}, same rows", 0),
+                  (OTHER_ROWS, second, f"then {OTHER_ROWS} rows, same width", 0),
+                  (OTHER_ROWS, shape, f"then width {shape.width_in} again, same rows", 0)]
+    verdicts = []
+    for rows, widths, what, first in steps:
+        problem = run(rows, widths, what, first)
+        verdicts.append(Verdict(what, not problem, problem + (hint if problem else "")))
     if keys:
         randomize(layer, shapes_of(exercise, shape), rng)
-        _, _, problem = pass_verdicts(exercise, student, layer, keys, *draw(shape.rows, shape),
-                                      "new parameters")
+        problem = run(shape.rows, shape, "new parameters")
         verdicts.append(Verdict("new parameters written in place: forward and backward use them",
                                 not problem, problem + ("\ndoes the layer compute with a copy "
                                                         "made in __init__?" if problem else "")))
+    last = shape if keys else steps[-1][1]  # a second backward for the latest forward
+    attempt(student, "backward", layer.backward,
+            rng.standard_normal((shape.rows if keys else steps[-1][0], last.width_out)))
     changed = [what for what, array, copy in kept if not np.array_equal(array, copy)]
     verdicts.append(Verdict(
         "what forward and backward returned stays unchanged by later calls", not changed,

@@ -171,7 +171,11 @@ def parameter_verdicts(f, params, grads, answer_grads, factors, floor):
             continue
         numerical = numerical_gradient(f, value)
         row = compare(key, grads[key], numerical, floor=floor, factors=factors)
-        if not row.passed and np.abs(numerical).max() < floor and np.abs(grads[key]).max() > 0:
+        if not row.passed and not grads[key].any() and np.abs(numerical).max() >= floor:
+            row.note = (f"your grads[{key!r}] is 0 everywhere: is it ever written? backward must "
+                        f"leave the gradient in self.grads[{key!r}], the dict that is read after "
+                        "it (not in an array that dict no longer holds)")
+        elif not row.passed and np.abs(numerical).max() < floor and np.abs(grads[key]).max() > 0:
             row.note = (f"your forward does not change at all when params[{key!r}] does: does "
                         "it compute with an array of its own (a copy, self.W) instead of "
                         f"self.params[{key!r}]?")

@@ -446,3 +446,61 @@ class VAEInplace(MyVAE):
 
 
 __all__ = ["rel_error"]
+
+
+class ReparamNoiseKeyedOnRows(MyReparameterization):  # new noise when N changes, not when K does
+    def forward(self, h):
+        k = h.shape[1] // 2
+        if self.eps is None or len(self.eps) != len(h):
+            self.eps = np.random.default_rng(0).standard_normal((len(h), k))
+        self.std = np.exp(h[:, k:] / 2)
+        return h[:, :k] + self.std * self.eps
+
+
+class ReparamStdOfFirstBatch(MyReparameterization):  # std kept from the first batch of a shape
+    def forward(self, h):
+        z = super().forward(h)
+        if not hasattr(self, "first_std") or self.first_std.shape != self.std.shape:
+            self.first_std = self.std
+        self.std = self.first_std
+        return z
+
+
+class VAEFirstNoise(MyVAE):  # the first batch's eps reused for every batch of that size
+    def forward(self, x, eps):
+        if not hasattr(self, "eps0") or self.eps0.shape != eps.shape:
+            self.eps0 = eps
+        return super().forward(x, self.eps0)
+
+
+class VAEClipsBelowToo(MyVAE):  # logvar clipped from below as well as from above
+    def forward(self, x, eps):
+        super().forward(x, eps)
+        self.logvar_raw = np.clip(self.logvar_raw, -30.0, None)
+        self.logvar = np.clip(self.logvar, -30.0, 30.0)
+        self.std = np.exp(self.logvar / 2)
+        return self._loss_again(x, eps)
+
+    def _loss_again(self, x, eps):
+        z = self.mu + self.std * eps
+        logits = self.logits = self.out.forward(self.relu2.forward(self.dec.forward(z)))
+        rec = np.sum(np.maximum(logits, 0) + np.log1p(np.exp(-np.abs(logits))) - x * logits,
+                     axis=1)
+        kl = self.kl.forward(np.hstack([self.mu, self.logvar]))[:, 0]
+        return np.mean(rec + self.beta * kl)
+
+
+class VAEClipsTargets(MyVAE):  # x clipped "to avoid log(0)": wrong on binary pixels
+    def forward(self, x, eps):
+        return super().forward(np.clip(x, 1e-7, 1 - 1e-7), eps)
+
+
+class AdamSkipsZeros(MyAdam):  # "sparse" Adam: entries with a zero gradient neither decay nor move
+    def step(self):
+        b1, b2 = self.betas
+        g, seen = self.params.grad, self.params.grad != 0
+        self.t += 1
+        self.m[seen] = b1 * self.m[seen] + (1 - b1) * g[seen]
+        self.v[seen] = b2 * self.v[seen] + (1 - b2) * g[seen] ** 2
+        m_hat, v_hat = self.m / (1 - b1**self.t), self.v / (1 - b2**self.t)
+        self.params.vector[seen] -= (self.lr * m_hat / (np.sqrt(v_hat) + self.eps))[seen]

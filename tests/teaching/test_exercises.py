@@ -135,7 +135,7 @@ KEPT = [  # (exercise, answer in answers/kept.py or another file, a fragment of 
     ("reparameterization", "kept.py:ReparamSliced", "an earlier call"),
     ("reparameterization", "kept.py:ReparamOneRow", "one row per example"),
     ("reparameterization", "kept.py:ReparamSeed1", "np.random.default_rng(0).standard_normal"),
-    ("reparameterization", "kept.py:ReparamClip", "right at logvar from -30 to 30"),
+    ("reparameterization", "kept.py:ReparamClip", "right at logvar from -45 to 30"),
     ("bernoulli", "kept.py:BernoulliTargetsOnce", "a new batch shape needs arrays of its own"),
     ("bernoulli", "kept.py:BernoulliInit", "an earlier call"),
     ("bernoulli", "kept.py:BernoulliLogSigmoid", "a log met 0"),
@@ -143,7 +143,7 @@ KEPT = [  # (exercise, answer in answers/kept.py or another file, a fragment of 
     ("relu", "kept.py:ReLUBufferGrad", "backward's result changed"),
     ("dense", "kept.py:DenseHardN", "an earlier call"),
     ("dense", "kept.py:DenseOwnW", "instead of self.params['W']"),
-    ("kl", "kept.py:KLClip", "right at logvar from -30 to 30"),
+    ("kl", "kept.py:KLClip", "right at logvar from -45 to 30"),
     ("tanh", "kept.py:TanhExp", "right at x = +-800"),
     ("tanh", "kept.py:TanhPlusEq", "twice the first dL/dx"),
     ("dense", "kept.py:DenseChangesParams", "backward changed params"),
@@ -163,6 +163,12 @@ KEPT = [  # (exercise, answer in answers/kept.py or another file, a fragment of 
     ("vae", "kept.py:VAECacheOnce", "an earlier call"),
     ("vae", "kept.py:VAEBetaRec", "beta weights the KL, not the reconstruction"),
     ("vae", "kept.py:VAEInplace", "does backward change what forward kept"),
+    ("reparameterization", "kept.py:ReparamNoiseKeyedOnRows", "then width 10, same rows"),
+    ("reparameterization", "kept.py:ReparamStdOfFirstBatch", "forward(x1); forward(x2)"),
+    ("vae", "kept.py:VAEFirstNoise", "forward(x1, eps1); forward(x2, eps2)"),
+    ("vae", "kept.py:VAEClipsBelowToo", "capped at 30 from above only"),
+    ("vae", "kept.py:VAEClipsTargets", "right on pixels of exactly 0 and 1"),
+    ("adam", "kept.py:AdamSkipsZeros", "gradients with entries of exactly 0"),
 ]
 
 
