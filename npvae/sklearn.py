@@ -85,11 +85,22 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         if np.ndim(self.hidden_dims) != 1:
             raise ValueError("hidden_dims must be a sequence of positive integers, e.g. (400, "
                              f"400); got {self.hidden_dims!r}")
-        X = self._check_X(X, check_dtype(self.dtype), self.likelihood, reset=True)
-        model = VAE(X.shape[1], self.hidden_dims, self.latent_dim, self.likelihood, self.beta,
-                    self.dtype, check_random_state(self.random_state),
-                    gaussian_std=self.gaussian_std)
-        history = fit(model, X, self.epochs, self.batch_size, self.lr, progress=bool(self.verbose))
+        fitted = {name: getattr(self, name) for name in ("n_features_in_", "feature_names_in_")
+                  if hasattr(self, name)}  # a fit that fails leaves the last one whole
+        try:
+            X = self._check_X(X, check_dtype(self.dtype), self.likelihood, reset=True)
+            model = VAE(X.shape[1], self.hidden_dims, self.latent_dim, self.likelihood,
+                        self.beta, self.dtype, check_random_state(self.random_state),
+                        gaussian_std=self.gaussian_std)
+            history = fit(model, X, self.epochs, self.batch_size, self.lr,
+                          progress=bool(self.verbose))
+        except BaseException:
+            for name in ("n_features_in_", "feature_names_in_"):
+                if name in fitted:
+                    setattr(self, name, fitted[name])
+                elif hasattr(self, name):
+                    delattr(self, name)
+            raise
         self.model_, self.history_ = model, history  # only once training has succeeded
         return self
 

@@ -88,15 +88,18 @@ def test_per_example_scores_and_latents_as_csv_and_npz(trained, cli, tmp_path):
     ("missing/scores.csv", "missing does not exist"),
     ("notes.csv/scores.csv", "notes.csv is a file, not a folder"),
     ("notes.csv", "exists and is not a table an earlier --per-example wrote"),
+    ("labels.csv", "exists and is not a table an earlier --per-example wrote"),
 ])
 def test_a_bad_per_example_file_is_one_line_before_any_work(trained, cli, tmp_path, path,
                                                             message):
     (tmp_path / "notes.csv").write_text("my,own\n1,2\n")
+    (tmp_path / "labels.csv").write_text("index,label\n0,7\n")  # a user's, npvae's names
     for command in ("evaluate", "latent", "anomaly"):
         status, _, err = cli(command, "--run", str(trained), "--per-example",
                              str(tmp_path / path))
         assert_one_line_error(status, err, message)
     assert (tmp_path / "notes.csv").read_text() == "my,own\n1,2\n"
+    assert (tmp_path / "labels.csv").read_text() == "index,label\n0,7\n"
 
 
 def test_per_example_never_overwrites_the_runs_own_files(trained, cli, tmp_path):
@@ -148,6 +151,11 @@ def test_resume_continues_to_the_new_total(tmp_path, cli):
     (TRAIN + ["--epochs", "0"], "--epochs: must be at least 1; got 0"),
     (TRAIN + ["--latent-dim", "0"], "--latent-dim: must be at least 1; got 0"),
     (TRAIN + ["--lr", "-1"], "--lr must be a finite number > 0"),
+    (TRAIN + ["--likelihood", "gaussian", "--gaussian-std", "1e-300"],
+     "a number from 1e-06 to 1e+06; got 1e-300"),
+    (["evaluate", "--run", ".", "--au-threshold", "nan"], "must be numbers >= 0; got nan"),
+    (["anomaly", "--run", ".", "--ood-dataset", "digits", "--percentile", "500"],
+     "--percentile must lie in (0, 100); got 500"),
     (TRAIN + ["--lr", "inf"], "--lr must be a finite number > 0"),
     (TRAIN + ["--seed", "-1"], "--seed: must be >= 0; got -1"),
     (TRAIN + ["--dataset", "digits", "--data-dir", "."], "--dataset digits comes with"),

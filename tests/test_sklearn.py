@@ -171,3 +171,15 @@ def test_a_pickled_estimator_transforms_and_trains_on_the_same(scaled):
 def test_import_npvae_leaves_scikit_learn_until_vae_transformer_is_used():
     code = "import sys, npvae; assert 'sklearn' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_a_refit_that_fails_leaves_the_fitted_transformer_whole():
+    from npvae.training.divergence import TrainingDiverged
+
+    X = load_digits().data[:200] / 16
+    v = VAETransformer(hidden_dims=(8,), latent_dim=2, epochs=1, random_state=0).fit(X)
+    before = v.transform(X)
+    with pytest.raises((TrainingDiverged, ValueError)):
+        v.set_params(lr=1e6, epochs=3).fit(X[:, :32])
+    assert v.n_features_in_ == 64
+    np.testing.assert_array_equal(v.transform(X), before)

@@ -36,11 +36,11 @@ def anomaly(args):
 
     if args.per_example:
         check_per_example_path(args.per_example)
+    if not 0 < args.percentile < 100:
+        raise ValueError(f"--percentile must lie in (0, 100); got {args.percentile}")
     model, config = open_run(args.run)
     if args.ood_dataset or args.ood_data_dir:
         return out_of_distribution(args, model, config)
-    if not 0 < args.percentile < 100:
-        raise ValueError(f"--percentile must lie in (0, 100); got {args.percentile}")
     seen = run_data(config).data  # the images it trained on (held-out class, validation out)
     X_train = test_targets(seen.X_train, config.binarize)
     X_test, y_test = test_set(config)
@@ -59,6 +59,10 @@ def anomaly(args):
         print(f"likelihood regret: {cost:.1f} ms per image ({args.regret_steps} steps); its "
               f"threshold from the first {len(train_regret)} training images")
     held = None if config.holdout_class is None else y_test == config.holdout_class
+    if held is not None and not held.any():
+        print(f"npvae anomaly: warning: the test set holds no image of the held-out class "
+              f"{config.holdout_class}: no ROC-AUC for it", file=sys.stderr)
+        held = None
     panels = []
     for name, unit, train, test in zip(names, units, train_scores, test_scores):
         threshold = float(np.percentile(train, args.percentile))

@@ -19,8 +19,9 @@ from .run_folder import (check_per_example_path, data_units, labels_for, open_ru
 def evaluate_run(args):
     """Test negative ELBO, the IWAE bound, KL per dimension, active units; with --json, all of
     it in evaluation.json."""
-    if args.au_threshold < 0 or args.kl_threshold < 0:
-        raise ValueError("--au-threshold and --kl-threshold must be >= 0")
+    if not (args.au_threshold >= 0 and args.kl_threshold >= 0):  # NaN too
+        raise ValueError(f"--au-threshold and --kl-threshold must be numbers >= 0; got "
+                         f"{args.au_threshold} and {args.kl_threshold}")
     if args.per_example:
         check_per_example_path(args.per_example)
     model, config = open_run(args.run)

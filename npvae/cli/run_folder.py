@@ -161,7 +161,7 @@ def check_per_example_path(path):
 # The columns npvae's per-example tables have (evaluate, latent, anomaly); mu_k and logvar_k too
 PER_EXAMPLE_COLUMNS = {"set", "index", "label", "neg_elbo", "reconstruction", "kl", "iwae_nll",
                        "neg_elbo_own_units", "iwae_nll_own_units", "squared_error", "held_out",
-                       "iwae", "code_length", "compressed", "complexity"}
+                       "iwae", "code_length", "compressed", "complexity", "regret"}
 
 
 def is_per_example_table(path):
@@ -178,7 +178,8 @@ def is_per_example_table(path):
         return False
     ours = all(name in PER_EXAMPLE_COLUMNS or re.fullmatch(r"(mu|logvar)_\d+", name)
                for name in names)
-    return ours and (names[:1] == ["index"] or names[:2] == ["set", "index"])
+    scored = any(name not in ("set", "index", "label", "held_out") for name in names)
+    return ours and scored and (names[:1] == ["index"] or names[:2] == ["set", "index"])
 
 
 def write_per_example(path, columns):

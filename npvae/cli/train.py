@@ -95,7 +95,8 @@ def training_data(config, given):
         return load_dataset(config.dataset)
 
 
-RUN_FILES = ("config.json", "history.json", "history.csv")  # written before the checkpoint
+RUN_FILES = ("config.json", "history.json", "history.csv", "samples.png",
+             "reconstructions.png", "loss.png")  # what a run writes beside its checkpoint
 
 
 def check_out_folder(out):

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..nn.layers import Dense, Layer, Sequential
 from ..nn.params import Parameters
+from ..utils.memory import check_fits_in_memory
 from ..utils.validation import check_positive_int, check_random_state
 
 
@@ -52,8 +53,12 @@ class Discriminator:
     def __init__(self, latent_dim, hidden_dims=(256, 256), slope=0.2, random_state=None,
                  dtype=np.float64):
         rng = check_random_state(random_state)
+        if isinstance(hidden_dims, (str, bytes)) or not hasattr(hidden_dims, "__iter__"):
+            raise ValueError(f"discriminator_hidden must be a list of layer sizes; got "
+                             f"{hidden_dims!r}")
         sizes = (check_positive_int("latent_dim", latent_dim),
                  *(check_positive_int("discriminator hidden size", h) for h in hidden_dims), 1)
+        check_fits_in_memory(list(zip(sizes[:-1], sizes[1:])), dtype)
         layers = []
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             layers.append(Dense(n_in, n_out, rng, dtype))

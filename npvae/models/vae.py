@@ -37,7 +37,7 @@ from ..nn.layers import Dense, mlp, sigmoid
 from ..nn.losses import (LEARNED_STD, LOG_STD_SCALE, BernoulliNLL, GaussianNLL, check_gaussian_std,
                          kl_free_bits, kl_normal)
 from ..nn.params import Parameters
-from ..utils.memory import available_memory
+from ..utils.memory import check_fits_in_memory
 from ..utils.validation import (check_dtype, check_nonnegative, check_positive_int,
                                 check_random_state, check_weight)
 from .posterior import LOGVAR_MAX, elbo_at, reparameterize, reparameterize_backward
@@ -58,19 +58,6 @@ def dense_sizes(n_in, hidden_dims, latent_dim, n_labels, n_out, decoder_dims):
     decoder = (latent_dim + n_labels, *decoder_dims, n_out)
     return ([*zip(encoder[:-1], encoder[1:])] + 2 * [(encoder[-1], latent_dim)]
             + [*zip(decoder[:-1], decoder[1:])])
-
-
-def check_fits_in_memory(sizes, dtype):
-    """Raise ValueError, before allocating anything, if building the model would not fit in the
-    memory this machine has available: each layer's first weights, the flat parameter vector and
-    the gradients (3 values per parameter), plus the float64 draw of the largest layer."""
-    count = sum(n_in * n_out + n_out for n_in, n_out in sizes)
-    needed = 3 * count * np.dtype(dtype).itemsize + 8 * max(n_in * n_out for n_in, n_out in sizes)
-    memory = available_memory()
-    if memory is not None and needed > memory:
-        raise ValueError(f"a model of {count:,} parameters needs {needed:,} bytes "
-                         f"({needed / 2**30:,.1f} GiB) to be built; this machine has "
-                         f"{memory / 2**30:,.1f} GiB available")
 
 
 class VAE:

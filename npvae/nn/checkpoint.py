@@ -27,6 +27,21 @@ class CheckpointError(ValueError):
     """A checkpoint is missing, corrupt, or does not match the model."""
 
 
+def first_not_finite(model, optimizer=None):
+    """The name of the first array a checkpoint of ``model`` (and ``optimizer``) would hold
+    that is not finite ("params", "optimizer.v", "model.discriminator.params", ...), or None.
+    A file holding one is refused on loading, so it is never written."""
+    arrays = {"params": model.params.vector}
+    arrays.update({f"optimizer.{key}": value
+                   for key, value in (optimizer.state_dict() if optimizer else {}).items()})
+    arrays.update({f"model.{key}": value for key, value in model_state_arrays(model).items()})
+    for key, value in arrays.items():
+        value = np.asarray(value)
+        if value.dtype.kind in "fc" and not np.isfinite(value).all():
+            return key
+    return None
+
+
 def save_checkpoint(path, model, optimizer, epoch, history, train_config, params=None,
                     fit_arrays=None):
     """Save everything needed to resume training exactly after ``epoch`` completed epochs.
@@ -48,7 +63,12 @@ def save_checkpoint(path, model, optimizer, epoch, history, train_config, params
 
 def save_model(path, model):
     """Save a model alone (its config, parameters, Generator and any state arrays), atomically,
-    as a .npz that ``npvae.load`` reads: no optimizer, epoch or history."""
+    as a .npz that ``npvae.load`` reads: no optimizer, epoch or history. ValueError if the
+    model holds NaN or inf (a file ``npvae.load`` would refuse)."""
+    bad = first_not_finite(model)
+    if bad is not None:
+        raise ValueError(f"the model's {bad} hold NaN or inf (a diverged model?): not saved, "
+                         "since npvae.load would refuse the file")
     meta = {"format": FORMAT, "content": "model", "model": model.config(),
             "rng": model.rng.bit_generator.state}
     arrays = {"params": model.params.vector, "meta": np.array(json.dumps(meta))}
@@ -173,7 +193,7 @@ def restore(model, optimizer, path):
             raise CheckpointError(f"{path}: {error}") from None
     try:
         model.rng.bit_generator.state = meta["rng"]
-    except (TypeError, ValueError, KeyError) as error:
+    except (TypeError, ValueError, KeyError, OverflowError) as error:
         raise CheckpointError(f"{path}: its random generator state is damaged ({error})") from None
     return meta
 

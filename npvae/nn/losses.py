@@ -72,11 +72,16 @@ def check_gaussian_std(std):
     "learned-per-dim", or a fixed number > 0 (returned as a float); ValueError otherwise."""
     if isinstance(std, str) and std in LEARNED_STD:
         return std
-    if isinstance(std, numbers.Real) and not isinstance(std, bool) and math.isfinite(std) \
-            and std > 0:
+    if isinstance(std, numbers.Real) and not isinstance(std, bool) \
+            and FIXED_STD_RANGE[0] <= std <= FIXED_STD_RANGE[1]:
         return float(std)
-    raise ValueError(f"gaussian_std must be 'learned', 'learned-per-dim' or a finite number > 0; "
-                     f"got {std!r}")
+    raise ValueError(f"gaussian_std must be 'learned', 'learned-per-dim' or a number from "
+                     f"{FIXED_STD_RANGE[0]:g} to {FIXED_STD_RANGE[1]:g}; got {std!r}")
+
+
+# A fixed standard deviation's bounds: beyond them 1/std^2 or log(std) leave float32's range
+# in the loss, for data in any range that float32 holds
+FIXED_STD_RANGE = (1e-6, 1e6)
 
 
 class GaussianNLL(Layer):

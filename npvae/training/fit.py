@@ -30,7 +30,8 @@ from tqdm.auto import tqdm
 
 from ..data.dataset import binarize, is_byte_pixels, take_rows
 from ..evaluation.elbo import evaluate
-from ..nn.checkpoint import restore, save_checkpoint
+from ..models.registry import check_usable
+from ..nn.checkpoint import first_not_finite, restore, save_checkpoint
 from ..nn.optim import Adam
 from ..utils.validation import check_positive_int
 from .divergence import diverged, is_bad, non_finite, not_recovering, untrained_loss
@@ -161,6 +162,10 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
             raise non_finite(error, state.history, checkpoint_path, state.untrained) from None
         record.update(held_out_losses(model, ("val", X_val, y_val), ("test", X_test, y_test)))
         record["seconds"] = time.perf_counter() - began
+        overflowed = first_not_finite(model, optimizer)  # a finite loss, but not all else
+        if overflowed is not None:
+            raise non_finite(f"{overflowed} held NaN or inf after epoch {epoch + 1}",
+                             state.history, checkpoint_path, state.untrained) from None
         state.history.append(record)
         bad = is_bad(record, state.untrained)
         if patience is not None and not bad and not epochs_without_progress(state.history,
@@ -168,7 +173,8 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
             state.best = model.params.vector.copy()
         if checkpoint_path is not None and not bad:
             save_progress(checkpoint_path, model, optimizer, state, train_config)
-        state.stopped = callback is not None and callback(record, model) is True
+        stop = None if callback is None else callback(record, model)
+        state.stopped = isinstance(stop, (bool, np.bool_)) and bool(stop)  # np.True_ too
         if state.stopped:
             break  # the caller's stop, bad epoch or not
         if bad and not_recovering(state.history, state.untrained):
@@ -232,6 +238,7 @@ def start_or_resume(model, optimizer, checkpoint_path, patience):
     if checkpoint_path is None:
         return state
     meta = restore(model, optimizer, checkpoint_path)
+    check_usable(model, checkpoint_path)
     state.history, state.start_epoch = meta["history"], meta["epoch"]
     for key in ("untrained_loss", "untrained_reconstruction"):  # (the latter: older files)
         if state.untrained is None and key in meta["fit_arrays"]:
@@ -355,7 +362,9 @@ def finish(model, state, checkpoint_path):
 
 def test_targets(X_test, binarize_mode):
     """The test set as training sees it: binarized once with a fixed seed unless mode is "none"."""
-    return X_test if binarize_mode == "none" else binarize(X_test, random_state=0)
+    if binarize_mode == "none" or X_test.dtype == np.uint8:  # 0/1 bytes: their own sample
+        return X_test
+    return binarize(X_test, random_state=0)
 
 
 def held_out(model, X, y, binarize_mode):

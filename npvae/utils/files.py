@@ -105,7 +105,22 @@ class FolderHold:
             self.file = None
             return
         folder.mkdir(parents=True, exist_ok=True)
-        self.file = open(folder / LOCK_NAME, "a+")
+        self.file = None
+        try:
+            self._lock(folder, fcntl)
+        except BaseException:
+            self.close()  # a start that failed (a full disk, say) leaves no folder
+            raise
+
+    def _lock(self, folder, fcntl):
+        try:  # never through a symbolic link: the lock file is written to
+            fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                raise ValueError(f"{folder / LOCK_NAME} is a symbolic link: npvae writes its "
+                                 "lock there, so remove it or choose another folder") from None
+            raise
+        self.file = os.fdopen(fd, "a+")
         try:
             fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as error:
@@ -123,12 +138,14 @@ class FolderHold:
         self.file.flush()
 
     def close(self):
-        if self.file is None or self.file.closed:
+        if self.file is not None and self.file.closed:
             return
-        if self.made and [p.name for p in self.folder.iterdir()] == [LOCK_NAME]:
-            (self.folder / LOCK_NAME).unlink()  # a start that failed leaves no folder
-            self.folder.rmdir()
-        self.file.close()
+        if self.made and self.folder.is_dir() \
+                and [p.name for p in self.folder.iterdir()] in ([LOCK_NAME], []):
+            (self.folder / LOCK_NAME).unlink(missing_ok=True)  # a start that failed leaves
+            self.folder.rmdir()  # no folder
+        if self.file is not None:
+            self.file.close()
 
     def __enter__(self):
         return self

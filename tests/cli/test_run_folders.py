@@ -115,3 +115,21 @@ def test_two_starts_on_one_empty_folder_cannot_both_write_it(tmp_path):
                               f"{out} is in use by another npvae process (pid {os.getpid()})")
         assert [p.name for p in out.iterdir()] == [".npvae.lock"]
     assert not out.exists()  # the holder made it and wrote nothing: it is gone
+
+
+def test_out_is_refused_if_a_run_would_overwrite_a_users_figures(cli, tmp_path):
+    (tmp_path / "samples.png").write_bytes(b"my figure")
+    status, _, err = cli(*TRAIN, "--epochs", "1", "--out", str(tmp_path))
+    assert_one_line_error(status, err, "holds samples.png", "no npvae run wrote")
+    assert (tmp_path / "samples.png").read_bytes() == b"my figure"
+
+
+def test_a_lock_file_that_is_a_symbolic_link_is_not_followed(cli, tmp_path):
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / ".npvae.lock").symlink_to(target)
+    status, _, err = cli(*TRAIN, "--epochs", "1", "--out", str(out))
+    assert_one_line_error(status, err, ".npvae.lock is a symbolic link")
+    assert target.read_text() == "keep me"

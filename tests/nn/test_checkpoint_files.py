@@ -127,3 +127,29 @@ def test_a_model_file_too_big_for_memory_is_refused_before_it_is_built(tmp_path)
                        r"2,000,034,000,016 parameters needs [0-9,]+ bytes \([0-9,.]+ GiB\) to be "
                        r"built; this machine has [0-9,.]+ GiB available\)"):
         load_model(path)
+
+
+def test_a_model_of_nan_parameters_is_not_saved(tmp_path):
+    model = VAE(12, (6,), 2, random_state=0)
+    model.params.vector[3] = np.nan
+    with pytest.raises(ValueError, match="params hold NaN or inf"):
+        model.save(tmp_path / "model.npz")
+    assert not (tmp_path / "model.npz").exists()
+
+
+def test_finite_but_unusable_parameters_are_refused(tmp_path):
+    path = tmp_path / "model.npz"
+    VAE(12, (6,), 2, random_state=0).save(path)
+    with np.load(path) as f:
+        arrays = dict(f)
+    np.savez(path, **{**arrays, "params": np.full_like(arrays["params"], 3e38)})
+    with pytest.raises(CheckpointError, match="finite but unusable"):
+        load_model(path)
+
+
+def test_a_random_state_out_of_range_is_a_damaged_file(tmp_path):
+    path = tmp_path / "model.npz"
+    VAE(12, (6,), 2, random_state=0).save(path)
+    edit_meta(path, lambda meta, arrays: meta["rng"]["state"].update(state=2**200))
+    with pytest.raises(CheckpointError, match="random generator state is damaged"):
+        load_model(path)

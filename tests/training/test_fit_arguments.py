@@ -61,3 +61,30 @@ def test_a_tcvae_whose_dataset_size_is_not_the_training_sets_is_refused(data, si
     with pytest.raises(ValueError, match=f"dataset_size is {size}, but X_train has 40 rows"):
         fit(model, data, epochs=1, batch_size=16)
     fit(TCVAE(6, (8,), 2, dataset_size=40, random_state=0), data, epochs=1, batch_size=16)
+
+
+def test_a_callback_that_returns_numpys_true_stops_training(data):
+    history = fit(vae(), data, epochs=3, callback=lambda record, model: np.bool_(True))
+    assert len(history) == 1
+
+
+def test_an_optimizer_state_that_overflows_is_divergence_and_the_last_good_checkpoint_stays(
+        tmp_path, data):
+    from npvae.models.registry import load_model
+    from npvae.training.divergence import TrainingDiverged
+
+    path = tmp_path / "checkpoint.npz"
+    model = vae()
+    optimizer = Adam(model.params)
+    fit(model, data, epochs=1, optimizer=optimizer, checkpoint_path=path)
+    step = optimizer.step
+
+    def overflowing_step():  # the loss stays finite; Adam's second moment does not
+        step()
+        optimizer.v[0] = np.inf
+
+    optimizer.step = overflowing_step
+    with pytest.raises(TrainingDiverged, match="optimizer.v held NaN or inf after epoch 2; the "
+                       "checkpoint of epoch 1 is kept"):
+        fit(model, data, epochs=2, optimizer=optimizer, checkpoint_path=path, resume=True)
+    assert load_model(path)[1]["epoch"] == 1
