@@ -111,7 +111,8 @@ def test_bernoulli_data_outside_the_unit_interval_says_how_to_scale_it(digits, s
     (dict(dtype="int32"), "dtype must be float32 or float64"),
     (dict(epochs=0), "epochs must be a positive integer"),
     (dict(lr=0.0), "lr must be a finite number > 0"),
-    (dict(random_state="seed"), "random_state must be None, an int or a numpy Generator"),
+    (dict(random_state="seed"), "random_state must be None, an int >= 0 or a numpy Generator"),
+    (dict(random_state=-1), "random_state must be None, an int >= 0 or a numpy Generator; got -1"),
 ])
 def test_bad_hyperparameters_are_reported_by_fit(params, message, scaled):
     vae = VAETransformer(**params)  # scikit-learn's rule: no checks in __init__

@@ -21,6 +21,7 @@ from ..data.catalog import load_dataset
 from ..data.dataset import Dataset
 from ..evaluation.elbo import change_of_variables
 from ..models.registry import load_model
+from ..models.vae import MAX_FREE_BITS, MAX_LOG_STD_SCALE
 from ..nn.checkpoint import CheckpointError
 from ..training.fit import test_targets
 from ..utils.files import atomic_file, save_npz_atomically, write_text_atomically
@@ -76,15 +77,18 @@ class TrainConfig:
         if self.seed < 0:
             raise ValueError(f"--seed must be >= 0; got {self.seed}")
         check_weight("--beta", self.beta)
-        if not (np.isfinite(self.log_std_scale) and self.log_std_scale > 0):
-            raise ValueError(f"--log-std-scale must be a finite number > 0; got "
-                             f"{self.log_std_scale}")
+        if not 0 < self.log_std_scale <= MAX_LOG_STD_SCALE:  # NaN too
+            raise ValueError(f"--log-std-scale must be a finite number > 0, at most "
+                             f"{MAX_LOG_STD_SCALE:,}; got {self.log_std_scale}")
         if self.disc_lr is not None and not (np.isfinite(self.disc_lr) and self.disc_lr > 0):
             raise ValueError(f"--disc-lr must be a finite number > 0; got {self.disc_lr}")
         for name in ("warmup", "free_bits"):
             if not (np.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise ValueError(f"--{name.replace('_', '-')} must be a finite number >= 0; got "
                                  f"{getattr(self, name)}")
+        if self.free_bits > MAX_FREE_BITS:
+            raise ValueError(f"--free-bits must be at most {MAX_FREE_BITS:,} nats; got "
+                             f"{self.free_bits}")
         if self.kl_cycles < 0:
             raise ValueError(f"--kl-cycles must be >= 0; got {self.kl_cycles}")
         if self.kl_cycles and self.warmup:

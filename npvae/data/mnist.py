@@ -15,6 +15,7 @@ Shapes: X_train (N_train, 784), y_train (N_train,), likewise for test.
 """
 
 import gzip
+import math
 import warnings
 from pathlib import Path
 
@@ -108,12 +109,15 @@ def read_idx(path):
         raise DataError(f"{path}: IDX type code {raw[2]:#04x} is not 0x08 (unsigned byte)")
     ndim = raw[3]
     header = 4 + 4 * ndim
+    if ndim > 3:
+        raise DataError(f"{path}: the IDX header gives {ndim} dimensions; images have 3 and "
+                        "labels 1 (corrupt, or not MNIST's format)")
     if ndim == 0 or len(raw) < header:
         raise DataError(f"{path}: truncated IDX header")
     shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">i4", count=ndim, offset=4))
     if min(shape) < 0:
         raise DataError(f"{path}: the IDX header gives a negative size, shape {shape} (corrupt)")
-    expected = header + int(np.prod(shape))
+    expected = header + math.prod(shape)  # Python's integers: no overflow
     if len(raw) != expected:
         raise DataError(f"{path}: IDX header says shape {shape} ({expected} bytes); "
                         f"the file has {len(raw)} bytes (truncated or corrupt)")

@@ -30,6 +30,7 @@ Each ``Dataset`` carries its factors: ``factors_train`` and ``factors_test`` (N,
 The labels ``y`` are the shapes.
 """
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -130,6 +131,9 @@ def read_deepmind(path):
                     raise DataError(f"{path}: no {', '.join(missing)} in the archive; a dSprites "
                                     f"file holds {', '.join(KEYS)}")
                 images, classes, values = (archive[key] for key in KEYS)
+    except MemoryError:
+        raise DataError(f"{path}: its arrays claim more memory than this machine has (a corrupt "
+                        "header, or not a dSprites file)") from None
     except READ_ERRORS as error:
         if isinstance(error, DataError):
             raise
@@ -205,6 +209,13 @@ def load_sprites(name="sprites", data_dir=None):
     else:
         images, factors = read_deepmind(data_dir)
         keep = np.flatnonzero((factors % steps == 0).all(axis=1))
+        if len(keep) < len(factors):
+            where = f"{data_dir}: {len(factors) - len(keep):,} of its {len(factors):,} images"
+            if len(keep) < 2:
+                raise DataError(f"{where} lie off the {name} grid, which leaves {len(keep)}: too "
+                                f"few to train on (--dataset sprites-full takes every image)")
+            warnings.warn(f"{where} lie off the {name} grid and are left out "
+                          "(--dataset sprites-full takes every image)", stacklevel=2)
         order = keep[np.argsort(np.ravel_multi_index(factors[keep].T, FACTOR_SIZES))]
         if not np.array_equal(order, np.arange(len(images))):  # (no 3 GB copy of the original)
             images = images[order]

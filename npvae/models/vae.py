@@ -25,7 +25,6 @@ All of it divided by N, because the loss is a mean over the batch.
 Shapes: x (N, D), h (N, H), mu, logvar, eps, z (N, K), logits (N, D).
 """
 
-import math
 import numbers
 from typing import NamedTuple
 
@@ -37,12 +36,14 @@ from ..nn.layers import Dense, mlp, sigmoid
 from ..nn.losses import (LEARNED_STD, LOG_STD_SCALE, BernoulliNLL, GaussianNLL, check_gaussian_std,
                          kl_free_bits, kl_normal)
 from ..nn.params import Parameters
-from ..utils.memory import check_fits_in_memory
+from ..utils.memory import available_memory, check_fits_in_memory
 from ..utils.validation import (check_dtype, check_nonnegative, check_positive_int,
                                 check_random_state, check_weight)
 from .posterior import LOGVAR_MAX, elbo_at, reparameterize, reparameterize_backward
 
 LIKELIHOODS = ("bernoulli", "gaussian")
+MAX_FREE_BITS = 1_000
+MAX_LOG_STD_SCALE = 1_000_000
 ACTIVATIONS = tuple(LAYER_ACTIVATIONS)
 
 class LossParts(NamedTuple):
@@ -110,14 +111,18 @@ class VAE:
             raise ValueError(f"activation must be one of {ACTIVATIONS}; got {activation!r}")
         beta = check_weight("beta", beta)
         free_bits = check_nonnegative("free_bits", free_bits)
+        if free_bits > MAX_FREE_BITS:  # a floor far above any KL a dimension carries
+            raise ValueError(f"free_bits must be a number of nats from 0 to {MAX_FREE_BITS:,}; "
+                             f"got {free_bits!r}")
         if free_bits and getattr(type(self), "couples_rows", False):
             raise ValueError(f"free_bits is an option of npvae.VAE, not of {type(self).__name__}")
         self.likelihood, self.activation = likelihood, activation
         self.beta, self.free_bits = float(beta), free_bits
         self.gaussian_std = check_gaussian_std(gaussian_std)
         if isinstance(log_std_scale, bool) or not isinstance(log_std_scale, numbers.Real) \
-                or not (math.isfinite(log_std_scale) and log_std_scale > 0):
-            raise ValueError(f"log_std_scale must be a finite number > 0; got {log_std_scale!r}")
+                or not 0 < log_std_scale <= MAX_LOG_STD_SCALE:
+            raise ValueError(f"log_std_scale must be a number > 0 and at most "
+                             f"{MAX_LOG_STD_SCALE:,}; got {log_std_scale!r}")
         self.log_std_scale = float(log_std_scale)
         if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) \
                 or n_classes < 0:
@@ -292,6 +297,12 @@ class VAE:
         """Decode n draws from the prior: (n, D). ``random_state=None`` uses the model's
         Generator; ``y``: a label (or n labels) for a conditional model."""
         n = check_positive_int("n", n)
+        widest = max(self.input_dim + self.n_classes, *self.hidden_dims,
+                     *(self.decoder_hidden_dims or ()))
+        needed, memory = 4 * n * widest * self.dtype.itemsize, available_memory()
+        if memory is not None and needed > memory:
+            raise ValueError(f"sample(n={n:,}) needs about {needed:,} bytes; this machine has "
+                             f"{memory / 2**30:,.1f} GiB available: draw fewer at a time")
         rng = self.rng if random_state is None else check_random_state(random_state)
         return self.decode(rng.standard_normal((n, self.latent_dim), dtype=self.dtype), y)
 

@@ -20,9 +20,13 @@ model's Generator, and its state is saved with every checkpoint, so a resumed ru
 the very numbers an uninterrupted run would have drawn: the parameters come out bit-identical.
 """
 
+import json
+import math
 import numbers
+import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import NamedTuple, Optional
 
 import numpy as np
@@ -112,6 +116,7 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
     schedule = lr_schedule_from(lr_schedule)
     check_learning_rate("lr", lr)
     check_callables(callback, optimizer, resume, checkpoint_path)
+    check_train_config(train_config)
     # 0/1 pixels kept as uint8 (the full sprites set, 3 GB as bytes) stay bytes, each batch made
     # floats as it is gathered
     X_train = X_train if is_byte_pixels(model, X_train) else model.check_input(X_train)
@@ -184,10 +189,10 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
 
 def check_learning_rate(name, lr):
     """``lr`` as a float if it is a finite number > 0, or ValueError naming it."""
-    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not np.isfinite(lr) \
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not math.isfinite(lr) \
             or lr <= 0:
         raise ValueError(f"{name} must be a finite number > 0; got {lr!r}")
-    return float(lr)
+    return float(lr)  # (a Fraction or a NumPy number too)
 
 
 def check_callables(callback, optimizer, resume, checkpoint_path):
@@ -201,6 +206,21 @@ def check_callables(callback, optimizer, resume, checkpoint_path):
                         f"{type(optimizer).__name__} lacks {', '.join(missing)}")
     if resume and checkpoint_path is None:
         raise ValueError("resume=True continues from checkpoint_path: pass the checkpoint's path")
+    if checkpoint_path is not None:
+        if not isinstance(checkpoint_path, (str, os.PathLike)):
+            raise TypeError(f"checkpoint_path must be a str or a path-like object; got "
+                            f"{type(checkpoint_path).__name__}")
+        if Path(checkpoint_path).is_dir():
+            raise ValueError(f"checkpoint_path {checkpoint_path} is a folder: name the file")
+
+
+def check_train_config(train_config):
+    """``train_config`` as checkpoints store it: JSON (dicts, lists, numbers, strings)."""
+    try:
+        json.dumps(train_config)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"train_config must hold only what JSON holds (dicts, lists, numbers, "
+                        f"strings); {error}") from None
 
 
 def check_schedules(warmup_epochs, kl_cycles, kl_cycle_ratio):
@@ -211,7 +231,8 @@ def check_schedules(warmup_epochs, kl_cycles, kl_cycle_ratio):
         raise ValueError(f"kl_cycles must be an integer >= 0; got {kl_cycles!r}")
     if kl_cycles and warmup_epochs:
         raise ValueError("choose one KL schedule: warmup_epochs or kl_cycles, not both")
-    if not 0 < kl_cycle_ratio <= 1:
+    if isinstance(kl_cycle_ratio, bool) or not isinstance(kl_cycle_ratio, numbers.Real) \
+            or not 0 < kl_cycle_ratio <= 1:
         raise ValueError(f"kl_cycle_ratio must lie in (0, 1]; got {kl_cycle_ratio!r}")
     return warmup_epochs
 

@@ -12,6 +12,10 @@ from pathlib import Path
 import numpy as np
 
 
+OS_ERRORS = {OSError, PermissionError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
+             FileExistsError}  # what atomic_file re-raises naming its file
+
+
 @contextlib.contextmanager
 def atomic_file(path, mode="wb"):
     """Open a temporary file beside ``path`` for writing; on success rename it into place, on any
@@ -19,16 +23,27 @@ def atomic_file(path, mode="wb"):
 
     A Ctrl-C or SIGTERM waits until the file is in place (or deleted): an exception raised in
     the middle of a write would leave the writer (a zip file, say) half closed."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"a file path must be a str or a path-like object; got "
+                        f"{type(path).__name__}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a folder: name a file to write", str(path))
     tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with signals_held():
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
             os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; for all to read
             with os.fdopen(fd, mode) as f:
                 yield f
             os.replace(tmp, path)
+    except OSError as error:  # a full disk, a read-only folder: name the file, not the temporary
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if error.errno is None or type(error) not in OS_ERRORS:
+            raise
+        raise type(error)(error.errno, f"{error.strerror} (writing {path})") from None
     except BaseException:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)

@@ -11,9 +11,10 @@ def check_random_state(random_state):
     """
     if isinstance(random_state, np.random.Generator):
         return random_state
-    if random_state is None or isinstance(random_state, (int, np.integer)):
+    if random_state is None or (isinstance(random_state, (int, np.integer))
+                                and not isinstance(random_state, bool) and random_state >= 0):
         return np.random.default_rng(random_state)
-    raise ValueError("random_state must be None, an int or a numpy Generator; "
+    raise ValueError("random_state must be None, an int >= 0 or a numpy Generator; "
                      f"got {random_state!r}")
 
 

@@ -107,3 +107,15 @@ def test_a_gzip_file_that_is_not_gzip(tmp_path):
     with gzip.open(tmp_path / "ok.gz", "wb") as f:
         f.write(b"\x00\x00\x08\x01\x00\x00\x00\x02ab")
     assert read_idx(tmp_path / "ok.gz").tolist() == [97, 98]
+
+
+@pytest.mark.parametrize("dims, fragment", [
+    ([2**30, 2**30, 16], "IDX header says shape (1073741824, 1073741824, 16)"),
+    ([1] * 255, "the IDX header gives 255 dimensions"),
+])
+def test_an_idx_header_of_absurd_dimensions_is_named(tmp_path, dims, fragment):
+    path = tmp_path / "t10k-images-idx3-ubyte"
+    path.write_bytes(bytes([0, 0, 8, len(dims)]) + np.array(dims, ">i4").tobytes() + bytes(64))
+    with pytest.raises(DataError, match=str(path)) as error:
+        read_idx(path)
+    assert fragment in str(error.value)

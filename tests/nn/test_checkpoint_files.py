@@ -153,3 +153,12 @@ def test_a_random_state_out_of_range_is_a_damaged_file(tmp_path):
     edit_meta(path, lambda meta, arrays: meta["rng"]["state"].update(state=2**200))
     with pytest.raises(CheckpointError, match="random generator state is damaged"):
         load_model(path)
+
+
+def test_saving_to_a_folder_or_a_non_path_is_one_clear_error(tmp_path):
+    model = VAE(12, (6,), 2, random_state=0)
+    with pytest.raises(IsADirectoryError, match="is a folder: name a file to write"):
+        model.save(tmp_path)
+    with pytest.raises(TypeError, match="a file path must be a str or a path-like object"):
+        model.save(b"model.npz")
+    assert list(tmp_path.iterdir()) == []

@@ -88,3 +88,24 @@ def test_an_optimizer_state_that_overflows_is_divergence_and_the_last_good_check
                        "checkpoint of epoch 1 is kept"):
         fit(model, data, epochs=2, optimizer=optimizer, checkpoint_path=path, resume=True)
     assert load_model(path)[1]["epoch"] == 1
+
+
+@pytest.mark.parametrize("kwargs, error, fragment", [
+    (dict(kl_cycles=2, kl_cycle_ratio="a"), ValueError, "kl_cycle_ratio must lie in (0, 1]"),
+    (dict(train_config={"when": object()}), TypeError, "train_config must hold only what JSON"),
+    (dict(checkpoint_path=b"x.npz"), TypeError, "checkpoint_path must be a str or a path-like"),
+])
+def test_more_mistakes_are_refused_before_any_epoch(data, kwargs, error, fragment):
+    with pytest.raises(error, match=fragment.replace("(", r"\(").replace("]", r"\]")):
+        fit(vae(), data, epochs=1, **kwargs)
+
+
+def test_a_checkpoint_path_that_is_a_folder_is_refused_before_any_epoch(data, tmp_path):
+    with pytest.raises(ValueError, match="is a folder: name the file"):
+        fit(vae(), data, epochs=1, checkpoint_path=tmp_path)
+
+
+def test_a_schedule_may_return_a_fraction(data):
+    from fractions import Fraction
+    history = fit(vae(), data, epochs=1, lr_schedule=lambda e, n, lr, h: Fraction(1, 1000))
+    assert history[0]["lr"] == 0.001
