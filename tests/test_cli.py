@@ -151,6 +151,8 @@ def test_resume_continues_to_the_new_total(tmp_path, cli):
     (TRAIN + ["--epochs", "0"], "--epochs: must be at least 1; got 0"),
     (TRAIN + ["--latent-dim", "0"], "--latent-dim: must be at least 1; got 0"),
     (TRAIN + ["--lr", "-1"], "--lr must be a finite number > 0"),
+    (TRAIN + ["--val-fraction", "1e-9", "--patience", "2"],
+     "--patience watches the validation loss, but --val-fraction 1e-09 of 1,437 training"),
     (TRAIN + ["--likelihood", "gaussian", "--gaussian-std", "1e-300"],
      "a number from 1e-06 to 1e+06; got 1e-300"),
     (["evaluate", "--run", ".", "--au-threshold", "nan"], "must be numbers >= 0; got nan"),

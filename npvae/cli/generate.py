@@ -113,6 +113,9 @@ def latent(args):
         write_per_example(args.per_example, {"index": np.arange(len(mu)), "label": y_test,
                                              **latent_columns(mu, logvar)})
     if model.latent_dim > 2:
+        if len(mu) < 2:
+            raise ValueError(f"a PCA of the posterior means needs at least 2 test images; "
+                             f"{config.dataset}'s test set holds {len(mu)}")
         pca = PCA(2).fit(mu)
         points, xlabel, ylabel = pca.transform(mu), "PC 1", "PC 2"
         title = (f"Test-set posterior means ({config.dataset}), PCA of {model.latent_dim}-D "

@@ -65,6 +65,8 @@ class TrainConfig:
     disc_hidden: tuple = None  # factorvae: the discriminator's hidden sizes (256 256)
 
     def check(self):
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"--dtype must be float32 or float64; got {self.dtype!r}")
         positive = [("epochs", self.epochs), ("batch-size", self.batch_size),
                     ("latent-dim", self.latent_dim)] + [("hidden", h) for h in self.hidden] + [
             ("decoder-hidden", h) for h in self.decoder_hidden or ()] + [

@@ -15,6 +15,7 @@ from ..data.catalog import load_dataset
 from ..data.dataset import DownloadError
 from ..evaluation import plots
 from ..evaluation.elbo import evaluate, kl_per_dimension, optimal_gaussian_std
+from ..models.registry import load_model
 from ..models.vae import VAE
 from ..nn.checkpoint import CheckpointError, read_checkpoint
 from ..training.divergence import TrainingDiverged, limit
@@ -59,6 +60,11 @@ def resumed_config(out, given):
                               f"the run's folder){hint}")
     meta = read_checkpoint(checkpoint)[0]
     config = saved_config(meta, checkpoint)
+    try:
+        config.check()
+    except (ValueError, TypeError) as error:
+        raise CheckpointError(f"{checkpoint}: its saved training settings are damaged "
+                              f"({error})") from None
     saved = asdict(config)
     if saved["data_dir"] is not None:
         saved["data_dir"] = str(Path(saved["data_dir"]).resolve())
@@ -133,11 +139,13 @@ def new_run_folder(base):
     raise ValueError(f"{base} and 9,998 folders beside it hold runs: choose an --out")
 
 
-def next_commands(out, config):
-    """What to try next with the run in ``out``: ready to paste."""
+def next_commands(out, config, stopped_early=False):
+    """What to try next with the run in ``out``: ready to paste (no more epochs for a run that
+    stopped early: resumed, it would stop again)."""
+    more = [] if stopped_early else [
+        f"  npvae train --resume --out {out} --epochs {config.epochs + 10}"]
     return "\n".join(["next:", f"  npvae sample --run {out}",
-                      f"  npvae evaluate --run {out} --iwae-k 100",
-                      f"  npvae train --resume --out {out} --epochs {config.epochs + 10}"])
+                      f"  npvae evaluate --run {out} --iwae-k 100", *more])
 
 
 def ours(path):
@@ -164,6 +172,7 @@ def train_holding(args, holding):
         config, meta = resumed_config(out, given)
         done = meta["epoch"]
         if done >= config.epochs:
+            load_model(out / "checkpoint.npz")  # a damaged file says so, even with nothing to do
             print(f"{out} already holds {done} epochs; nothing to train (ask for more with "
                   "--epochs)")
             return 0
@@ -194,16 +203,24 @@ def train_holding(args, holding):
         meta = {"history": []}
     checkpoint = out / "checkpoint.npz"
     data, X_val, y_val, standardizer = run_data(config, full)
+    if config.patience is not None and X_val is None:
+        raise ValueError(f"--patience watches the validation loss, but --val-fraction "
+                         f"{config.val_fraction:g} of {len(full.X_train):,} training images "
+                         "holds none: raise --val-fraction")
     config.image_shape = tuple(data.image_shape)
     model = build_model(config, training_model(config, data, full), len(data.X_train))
     out.mkdir(parents=True, exist_ok=True)
-    write_text_atomically(out / "config.json", json.dumps(asdict(config), indent=1))
+    settings = json.dumps(asdict(config), indent=1)
+    if not args.resume:  # a resumed run's new --epochs only once an epoch of them is done
+        write_text_atomically(out / "config.json", settings)
     print(describe_run(config, model, data, X_val, out))
     history = list(meta["history"])
 
     def report_epoch(record, model):
         history.append(record)
         write_history(out, history)
+        if args.resume:
+            write_text_atomically(out / "config.json", settings)
         print(epoch_line(record, config), flush=True)
         if Terminated.requested:  # a SIGTERM whose exception was lost
             raise Terminated()
@@ -265,7 +282,7 @@ def train_holding(args, holding):
                 out / "reconstructions.png")
     beta_name = "beta (the total correlation's weight)" if config.model == "tcvae" else "beta"
     save_figure(plots.loss_curves(history, beta_name), out / "loss.png")
-    print(next_commands(out, config))
+    print(next_commands(out, config, stopped_early=len(history) < config.epochs))
     return 0
 
 

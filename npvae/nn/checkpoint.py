@@ -142,6 +142,11 @@ def _check_consistent(path, meta, params, arrays):
     if numbers != list(range(1, meta["epoch"] + 1)):
         raise CheckpointError(f"{path}: it says {meta['epoch']} epochs are done but its history "
                               f"holds the records of epochs {numbers} (damaged or edited by hand)")
+    untrained = meta["fit_arrays"].get("untrained_loss")
+    if untrained is not None and (untrained.shape != () or untrained.dtype.kind not in "fiu"
+                                  or not np.isfinite(untrained)):
+        raise CheckpointError(f"{path}: its untrained_loss is {untrained.shape} where one number "
+                              "belongs (damaged or edited by hand)")
     last = meta["fit_arrays"].get("last_params")
     if last is not None and (last.shape != params.shape or last.dtype != params.dtype):
         raise CheckpointError(f"{path}: its last epoch's weights are {last.shape} {last.dtype}, "
@@ -152,7 +157,9 @@ def _is_record(record):
     """An epoch's record of fit's history: a dict with its epoch and training losses."""
     return isinstance(record, dict) and isinstance(record.get("epoch"), int) and all(
         isinstance(record.get(key), (int, float)) and not isinstance(record.get(key), bool)
-        for key in ("train_loss", "train_reconstruction", "train_kl"))
+        for key in ("train_loss", "train_reconstruction", "train_kl")) and all(
+        value is None or isinstance(value, (int, float)) and not isinstance(value, bool)
+        for value in record.values())  # every figure of an epoch is a number
 
 
 def restore(model, optimizer, path):

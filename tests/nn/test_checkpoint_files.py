@@ -81,6 +81,13 @@ def test_a_damaged_checkpoint_is_one_line(run, cli, tmp_path, damage, fragment):
      "its last epoch's weights are"),
     (lambda m, a: a.update({"fit.last_params": np.full_like(a["params"], np.nan)}), "resume",
      "its fit.last_params holds NaN or inf"),
+    (lambda m, a: m["train"].update(dtype="foo"), "resume",
+     "saved training settings are damaged (--dtype must be float32 or float64; got 'foo')"),
+    (lambda m, a: a.update({"fit.untrained_loss": np.ones(3)}), "resume",
+     "its untrained_loss is (3,) where one number belongs"),
+    (lambda m, a: m["history"][0].update(beta="one"), "resume", "its metadata is damaged"),
+    (lambda m, a: a.update(params=a["params"][:-1]), "resume-nothing", "do not match the "
+                                                                           "model's"),
 ])
 def test_hand_edited_metadata_is_one_line(run, cli, tmp_path, edit, command, fragment):
     copy = tmp_path / "run"
@@ -88,8 +95,9 @@ def test_hand_edited_metadata_is_one_line(run, cli, tmp_path, edit, command, fra
     for name in ("checkpoint.npz", "config.json"):
         (copy / name).write_bytes((run / name).read_bytes())
     edit_meta(copy / "checkpoint.npz", edit)
-    argv = (["train", "--out", str(copy), "--resume", "--epochs", "3", "--quiet"]
-            if command == "resume" else [command, "--run", str(copy)])
+    epochs = "2" if command == "resume-nothing" else "3"  # nothing to train: still checked
+    argv = (["train", "--out", str(copy), "--resume", "--epochs", epochs, "--quiet"]
+            if command.startswith("resume") else [command, "--run", str(copy)])
     status, _, err = cli(*argv)
     assert_one_line_error(status, err, fragment)
 
