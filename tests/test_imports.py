@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "npvae"
 # From the ground up; a package may import its own modules and those of the floors below it.
 FLOORS = [
     {"utils"},
-    {"reference", "data", "nn"},
+    {"reference", "reference_iwae", "data", "nn"},
     {"models"},
     {"evaluation", "teaching"},
     {"training"},

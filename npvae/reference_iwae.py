@@ -1,0 +1,194 @@
+"""Beyond one sample: the importance-weighted bound (IWAE) and three gradients for its encoder, in
+plain NumPy. Read it after ``npvae/reference.py``, whose model and pieces it reuses.
+
+With K draws per image instead of one (Burda et al. 2016), for one image x:
+
+    z_k     = mu + exp(logvar / 2) * eps_k,  eps_k ~ N(0, I)            k = 1..K, (K, N, L)
+    log w_k = log p(x | z_k) + log p(z_k) - log q(z_k | x)             (K, N)
+    bound   = log (1/K) sum_k w_k = logsumexp_k(log w_k) - log K       (N,)
+    loss    = -mean_n bound_n
+
+With K = 1 the bound is the ELBO with a one-sample estimate of the KL (``reference.py`` uses the
+closed form instead). The noise eps (K, N, L) is an argument, as in ``reference.py``: with it
+fixed, every quantity here is a plain function of the parameters.
+
+The gradient. The normalised weights ``wt_k = w_k / sum_j w_j`` (a softmax over k of log w_k,
+taken with the largest subtracted, so no exp overflows) carry it:
+
+    d bound / d theta = sum_k wt_k d log w_k / d theta
+
+For the decoder's weights, d log w_k / d theta = d log p(x | z_k) / d theta. For the encoder's
+outputs (mu, logvar) there are two paths: through z_k, with
+``g_k = d [log p(x | z) + log p(z)] / dz`` at z_k, and through log q's own parameters. Since
+(z - mu)^2 / exp(logvar) = eps^2, log q(z_k | x) = -1/2 sum (eps_k^2 + logvar + log 2 pi), and its
+total derivative is 0 for mu and -1/2 for each logvar. Three estimators of the encoder's gradient
+(each row n, summed over k):
+
+    "reparam"  the gradient of the bound itself (Burda et al. 2016):
+                 dmu = sum_k wt_k g_k,   dlogvar = sum_k wt_k (g_k eps_k std / 2 + 1/2)
+    "stl"      sticking the landing (Roeder et al. 2017): log q's score term, whose expectation
+               is 0 but whose noise is not, is dropped; the path through z keeps log q's slope
+               d log q / dz = -eps / std:
+                 s_k = g_k + eps_k / std,
+                 dmu = sum_k wt_k s_k,   dlogvar = sum_k wt_k s_k eps_k std / 2
+    "dreg"     doubly reparameterized (Tucker et al. 2018): the squared weights on the same path,
+                 dmu = sum_k wt_k^2 s_k, dlogvar = sum_k wt_k^2 s_k eps_k std / 2
+
+Each is the exact gradient of a surrogate (``surrogate``): the bound with log q's parameters held
+fixed (stl), or sum_k wt_k^2 log w_k with the weights held fixed and log q's parameters too (dreg,
+whose decoder part stays the bound's). Why: as K grows the plain estimator's signal in the
+encoder's gradient shrinks faster than its noise (Rainforth et al. 2018); stl and dreg take the
+score term's noise away.
+
+Shape letters: K draws, N batch, D data, H hidden, L latent.
+"""
+
+import math
+
+import numpy as np
+
+from .reference import (LOGVAR_MAX, dense, dense_backward, layer_names, relu, relu_backward,
+                        sigmoid, softplus)
+
+ESTIMATORS = ("reparam", "stl", "dreg")
+LOG_2PI = math.log(2 * math.pi)
+
+
+def encode(params, x):
+    """The encoder of ``reference.py``: a cache with its layers' inputs and outputs, "h",
+    "mu", "logvar_raw", "logvar" (capped) and "std", (N, L)."""
+    cache, h = {"x": x}, x
+    for name in layer_names(params, "encoder"):
+        cache[name + ".in"] = h
+        cache[name + ".out"] = a = dense(h, params[name + ".W"], params[name + ".b"])
+        h = relu(a)
+    cache["h"] = h
+    cache["mu"] = dense(h, params["mu_head.W"], params["mu_head.b"])
+    cache["logvar_raw"] = dense(h, params["logvar_head.W"], params["logvar_head.b"])
+    cache["logvar"] = np.minimum(cache["logvar_raw"], LOGVAR_MAX)
+    cache["std"] = np.exp(cache["logvar"] / 2)
+    return cache
+
+
+def decode(params, z, cache):
+    """The decoder on every draw at once: z (K, N, L) -> logits (K, N, D); its layers' inputs
+    and outputs go into ``cache`` with K * N rows."""
+    K, N, L = z.shape
+    g = z.reshape(K * N, L)
+    decoder = layer_names(params, "decoder")
+    for name in decoder:
+        cache[name + ".in"] = g
+        cache[name + ".out"] = a = dense(g, params[name + ".W"], params[name + ".b"])
+        g = relu(a) if name != decoder[-1] else a
+    return g.reshape(K, N, -1)
+
+
+def decoder_backward(params, cache, dlogits):
+    """Back through the decoder: dlogits (K, N, D) -> (dz (K, N, L), the decoder's gradients)."""
+    K, N, D = dlogits.shape
+    dg, grads = dlogits.reshape(K * N, D), {}
+    decoder = layer_names(params, "decoder")
+    for name in reversed(decoder):
+        if name != decoder[-1]:
+            dg = relu_backward(dg, cache[name + ".out"])
+        dg, grads[name + ".W"], grads[name + ".b"] = dense_backward(dg, cache[name + ".in"],
+                                                                    params[name + ".W"])
+    return dg.reshape(K, N, -1), grads
+
+
+def forward(params, x, eps):
+    """The bound of each image. Shapes: x (N, D), eps (K, N, L) -> cache with "z" (K, N, L),
+    "logits" (K, N, D), "log_w" and "wt" (K, N), "bound" (N,), and the encoder's values."""
+    cache = encode(params, x)
+    cache["eps"] = eps
+    cache["z"] = z = cache["mu"] + cache["std"] * eps  # (K, N, L): the reparameterization, K times
+    cache["logits"] = logits = decode(params, z, cache)  # (K, N, D)
+    log_px = -np.sum(softplus(logits) - x * logits, axis=2)  # (K, N): Bernoulli log-likelihood
+    log_pz = -0.5 * np.sum(z**2 + LOG_2PI, axis=2)  # (K, N): the prior N(0, I)
+    log_qz = -0.5 * np.sum(eps**2 + cache["logvar"] + LOG_2PI, axis=2)  # (K, N): q(z_k | x)
+    cache["log_w"] = log_w = log_px + log_pz - log_qz  # (K, N)
+    top = log_w.max(axis=0)  # (N,): subtracted before exp, so that no exp overflows
+    total = np.exp(log_w - top).sum(axis=0)  # (N,)
+    cache["wt"] = np.exp(log_w - top) / total  # (K, N): the normalised weights, summing to 1
+    cache["bound"] = top + np.log(total) - math.log(len(eps))  # (N,)
+    return cache
+
+
+def backward(params, cache, estimator="reparam"):
+    """The gradient of ``loss = -mean_n bound_n`` for the decoder's parameters, and for the
+    encoder's by ``estimator`` ("reparam", "stl" or "dreg"): a dict of ``params``' names and
+    shapes."""
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}; got {estimator!r}")
+    x, eps, wt, z = cache["x"], cache["eps"], cache["wt"], cache["z"]
+    n, std = len(x), cache["std"]
+    # d log p(x | z_k) / d logits = x - sigmoid(logits); the loss is -mean_n sum_k wt_k log w_k
+    dlogits = x - sigmoid(cache["logits"])  # (K, N, D), unweighted
+    # the decoder's weights: each draw's gradient weighted by wt_k, and -1/N from the loss
+    _, grads = decoder_backward(params, cache, -wt[..., None] * dlogits / n)
+    # g_k = d [log p(x | z) + log p(z)] / dz at z_k, unweighted: the decoder's input gradient
+    g = decoder_backward(params, cache, dlogits)[0] - z  # (K, N, L)
+    if estimator == "reparam":
+        dmu = np.sum(wt[..., None] * g, axis=0)  # (N, L)
+        dlogvar = np.sum(wt[..., None] * (g * eps * std / 2 + 0.5), axis=0)
+    else:
+        s = g + eps / std  # the path through z, log q's slope in z included
+        weight = wt if estimator == "stl" else wt**2  # (K, N)
+        dmu = np.sum(weight[..., None] * s, axis=0)
+        dlogvar = np.sum(weight[..., None] * s * eps * std / 2, axis=0)
+    dmu, dlogvar = -dmu / n, -dlogvar / n  # the loss is minus the mean bound
+    dlogvar = dlogvar * (cache["logvar_raw"] < LOGVAR_MAX)  # no gradient through the cap
+    dh_mu, grads["mu_head.W"], grads["mu_head.b"] = dense_backward(dmu, cache["h"],
+                                                                   params["mu_head.W"])
+    dh_logvar, grads["logvar_head.W"], grads["logvar_head.b"] = dense_backward(
+        dlogvar, cache["h"], params["logvar_head.W"])
+    dh = dh_mu + dh_logvar  # h feeds both heads
+    for name in reversed(layer_names(params, "encoder")):
+        dh = relu_backward(dh, cache[name + ".out"])
+        dh, grads[name + ".W"], grads[name + ".b"] = dense_backward(dh, cache[name + ".in"],
+                                                                    params[name + ".W"])
+    return {name: grads[name] for name in params}
+
+
+def loss_and_grads(params, x, eps, estimator="reparam"):
+    """``-mean_n bound_n`` (a float, nats) and its gradients by ``estimator``.
+    Shapes: x (N, D) in [0, 1], eps (K, N, L)."""
+    cache = forward(params, x, eps)
+    return float(-cache["bound"].mean()), backward(params, cache, estimator)
+
+
+def log_weights(params, x, eps, q):
+    """log w_k (K, N) under ``params`` with log q's parameters (mu, logvar) taken from ``q``, a
+    cache of ``forward`` or ``encode``: the path through z stays, log q's own parameters do not
+    move."""
+    cache = forward(params, x, eps)
+    z, logits = cache["z"], cache["logits"]
+    log_px = -np.sum(softplus(logits) - x * logits, axis=2)
+    log_pz = -0.5 * np.sum(z**2 + LOG_2PI, axis=2)
+    log_qz = -0.5 * np.sum((z - q["mu"]) ** 2 / np.exp(q["logvar"]) + q["logvar"] + LOG_2PI,
+                           axis=2)
+    return log_px + log_pz - log_qz
+
+
+def surrogate(params, x, eps, estimator, held):
+    """The loss each estimator is the exact gradient of, at ``params`` equal to ``held``, the
+    parameters whose values it treats as constants. For checking: central differences of it in
+    ``params`` equal ``backward``'s gradients.
+
+    "reparam": the loss itself. "stl": the loss with log q's parameters held. "dreg": minus the
+    mean of sum_k wt_k^2 log w_k (the weights, log q's parameters and the decoder held: the
+    encoder's part) plus sum_k wt_k log p(x | z_k) (the draws z_k held: the decoder's part)."""
+    if estimator == "reparam":
+        return float(-forward(params, x, eps)["bound"].mean())
+    fixed = forward(held, x, eps)
+    if estimator == "stl":
+        log_w = log_weights(params, x, eps, fixed)
+        top = log_w.max(axis=0)
+        return float(-np.mean(top + np.log(np.exp(log_w - top).sum(axis=0))))
+    wt = fixed["wt"]  # (K, N), held
+    decoder = set(name for name in params if name.startswith("decoder."))
+    moving_encoder = {name: (held if name in decoder else params)[name] for name in params}
+    encoder_part = np.sum(wt**2 * log_weights(moving_encoder, x, eps, fixed), axis=0)
+    logits = decode(params, fixed["z"], {})  # the held draws through the moving decoder
+    decoder_part = np.sum(wt * -np.sum(softplus(logits) - x * logits, axis=2), axis=0)
+    return float(-np.mean(encoder_part + decoder_part))
