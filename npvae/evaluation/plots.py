@@ -167,14 +167,14 @@ def histogram_panels(panels, title):
     ``{"scores": {name: (N,)}, "threshold": float or None, "title": str, "xlabel": str}``."""
     n_rows = -(-len(panels) // 2)
     n_cols = min(2, len(panels))
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(5 * n_cols, 4.2 * n_rows + 0.4),
-                             squeeze=False)
+    height = 4.2 * n_rows + 0.4
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(5 * n_cols, height), squeeze=False)
     for ax, panel in zip(axes.ravel(), panels):
         histograms(panel["scores"], panel["threshold"], panel["title"], panel["xlabel"], ax=ax)
     for ax in axes.ravel()[len(panels):]:
         ax.axis("off")
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / height))  # the top 0.4 inch for the title
     return fig
 
 
