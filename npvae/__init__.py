@@ -5,9 +5,8 @@ a student checking an exercise needs NumPy alone, and scikit-learn (``VAETransfo
 matplotlib load only for what uses them.
 """
 
-import importlib
-
 from . import reference
+from .utils.lazy import lazy_names
 from .utils.version import installed_version
 
 __version__ = installed_version()
@@ -25,15 +24,4 @@ __all__ = ["VAE", "TCVAE", "FactorVAE", "LossParts", "Dense", "ReLU", "Tanh", "S
            "Sequential", "Adam", "SGD", "Parameters", "reference", "fit", "load", "evaluate",
            "iwae_nll", "kl_per_dimension", "active_units", "VAETransformer"]
 
-
-def __getattr__(name):
-    """``npvae.VAE`` and the other names of ``__all__``, imported when first used."""
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)

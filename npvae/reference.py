@@ -108,15 +108,10 @@ def init_params(input_dim, hidden_dims=(400, 400), latent_dim=20, random_state=N
     return params
 
 
-def forward(params, x, eps):
-    """The forward pass. Returns the cache: a dict of every named value backward needs.
-
-    Shapes: x (N, D), eps (N, K) -> cache with "h" (N, H), the heads' input; "mu",
-    "logvar_raw" (the logvar head's output), "logvar" (capped), "std", "z" (N, K); "logits"
-    (N, D); "rec" and "kl" (N,); and for each dense layer of the encoder and the decoder its
-    input and output (cache["encoder.0.in"], cache["encoder.0.out"], ...).
-    """
-    cache = {"x": x, "eps": eps}
+def encode(params, x, cache):
+    """The encoder: x (N, D) -> mu, logvar (N, K), capped at ``LOGVAR_MAX``. Writes into ``cache``
+    each dense layer's input and output, "h" (N, H) the heads' input, "mu", "logvar_raw" (the
+    logvar head's output), "logvar" and "std"."""
     h = x
     for name in layer_names(params, "encoder"):
         cache[name + ".in"] = h
@@ -126,39 +121,54 @@ def forward(params, x, eps):
     cache["mu"] = mu = dense(h, params["mu_head.W"], params["mu_head.b"])  # (N, K)
     cache["logvar_raw"] = dense(h, params["logvar_head.W"], params["logvar_head.b"])
     cache["logvar"] = logvar = np.minimum(cache["logvar_raw"], LOGVAR_MAX)
-    cache["std"] = std = np.exp(logvar / 2)  # the standard deviation: exp(logvar) is the variance
-    cache["z"] = z = mu + std * eps  # the reparameterization
+    cache["std"] = np.exp(logvar / 2)  # the standard deviation: exp(logvar) is the variance
+    return mu, logvar
+
+
+def decode(params, z, cache):
+    """The decoder: z (N, K) -> logits (N, D). Writes each dense layer's input and output into
+    ``cache``."""
     g = z
     decoder = layer_names(params, "decoder")
     for name in decoder:
         cache[name + ".in"] = g
         cache[name + ".out"] = a = dense(g, params[name + ".W"], params[name + ".b"])
         g = relu(a) if name != decoder[-1] else a  # no activation after the last layer
-    cache["logits"] = logits = g  # (N, D)
+    return g
+
+
+def forward(params, x, eps):
+    """The forward pass. Returns the cache: a dict of every named value backward needs.
+
+    Shapes: x (N, D), eps (N, K) -> cache with what ``encode`` and ``decode`` write, "z"
+    (N, K), "logits" (N, D), "rec" and "kl" (N,).
+    """
+    cache = {"x": x, "eps": eps}
+    mu, logvar = encode(params, x, cache)  # (N, K) each
+    cache["z"] = z = mu + cache["std"] * eps  # the reparameterization
+    cache["logits"] = logits = decode(params, z, cache)  # (N, D)
     cache["rec"] = np.sum(softplus(logits) - x * logits, axis=1)  # -log p(x | z), (N,)
     cache["kl"] = 0.5 * np.sum(mu**2 + np.exp(logvar) - 1 - logvar, axis=1)  # (N,)
     return cache
 
 
-def backward(params, cache, beta=1.0):
-    """The gradient of ``loss = mean_n (rec_n + beta * kl_n)`` for every parameter: a dict of
-    the same names and shapes as ``params``. ``cache``: what ``forward`` returned."""
-    x, eps, n = cache["x"], cache["eps"], len(cache["x"])
-    grads = {}
-    # reconstruction: d rec_n / d logits = sigmoid(logits) - x, and 1/N from the batch mean
-    dg = (sigmoid(cache["logits"]) - x) / n  # (N, D)
+def decoder_backward(params, cache, dlogits, grads):
+    """Back through the decoder: dlogits (N, D) -> dz (N, K); writes the decoder's gradients
+    into ``grads``."""
+    dg = dlogits
     decoder = layer_names(params, "decoder")
     for name in reversed(decoder):
         if name != decoder[-1]:
             dg = relu_backward(dg, cache[name + ".out"])
         dg, grads[name + ".W"], grads[name + ".b"] = dense_backward(dg, cache[name + ".in"],
                                                                     params[name + ".W"])
-    dz = dg  # (N, K); it holds the 1/N already, from dg. The KL's own terms below need theirs
-    # two paths into mu and logvar: through z = mu + std * eps, and the KL's own gradient
-    #   d kl / d mu = mu,    d kl / d logvar = (exp(logvar) - 1) / 2,    d std / d logvar = std / 2
-    dmu = dz + beta * cache["mu"] / n
-    dlogvar = dz * eps * cache["std"] / 2 + beta * (np.exp(cache["logvar"]) - 1) / 2 / n
-    dlogvar = dlogvar * (cache["logvar_raw"] < LOGVAR_MAX)  # no gradient through the cap
+    return dg
+
+
+def encoder_backward(params, cache, dmu, dlogvar, grads):
+    """Back from mu and logvar (N, K) through the heads and the encoder; writes their gradients
+    into ``grads``. No gradient passes the cap on logvar."""
+    dlogvar = dlogvar * (cache["logvar_raw"] < LOGVAR_MAX)
     dh_mu, grads["mu_head.W"], grads["mu_head.b"] = dense_backward(dmu, cache["h"],
                                                                    params["mu_head.W"])
     dh_logvar, grads["logvar_head.W"], grads["logvar_head.b"] = dense_backward(
@@ -168,6 +178,21 @@ def backward(params, cache, beta=1.0):
         dh = relu_backward(dh, cache[name + ".out"])
         dh, grads[name + ".W"], grads[name + ".b"] = dense_backward(dh, cache[name + ".in"],
                                                                     params[name + ".W"])
+
+
+def backward(params, cache, beta=1.0):
+    """The gradient of ``loss = mean_n (rec_n + beta * kl_n)`` for every parameter: a dict of
+    the same names and shapes as ``params``. ``cache``: what ``forward`` returned."""
+    x, eps, n = cache["x"], cache["eps"], len(cache["x"])
+    grads = {}
+    # reconstruction: d rec_n / d logits = sigmoid(logits) - x, and 1/N from the batch mean
+    dz = decoder_backward(params, cache, (sigmoid(cache["logits"]) - x) / n, grads)  # (N, K)
+    # dz holds the 1/N already, from dlogits; the KL's own terms below need theirs.
+    # Two paths into mu and logvar: through z = mu + std * eps, and the KL's own gradient
+    #   d kl / d mu = mu,    d kl / d logvar = (exp(logvar) - 1) / 2,    d std / d logvar = std / 2
+    dmu = dz + beta * cache["mu"] / n
+    dlogvar = dz * eps * cache["std"] / 2 + beta * (np.exp(cache["logvar"]) - 1) / 2 / n
+    encoder_backward(params, cache, dmu, dlogvar, grads)
     return {name: grads[name] for name in params}  # in the order of params
 
 

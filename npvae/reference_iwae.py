@@ -47,60 +47,33 @@ import math
 
 import numpy as np
 
-from .reference import (LOGVAR_MAX, dense, dense_backward, layer_names, relu, relu_backward,
-                        sigmoid, softplus)
+from . import reference
+from .reference import encoder_backward, sigmoid, softplus
 
 ESTIMATORS = ("reparam", "stl", "dreg")
 LOG_2PI = math.log(2 * math.pi)
 
 
-def encode(params, x):
-    """The encoder of ``reference.py``: a cache with its layers' inputs and outputs, "h",
-    "mu", "logvar_raw", "logvar" (capped) and "std", (N, L)."""
-    cache, h = {"x": x}, x
-    for name in layer_names(params, "encoder"):
-        cache[name + ".in"] = h
-        cache[name + ".out"] = a = dense(h, params[name + ".W"], params[name + ".b"])
-        h = relu(a)
-    cache["h"] = h
-    cache["mu"] = dense(h, params["mu_head.W"], params["mu_head.b"])
-    cache["logvar_raw"] = dense(h, params["logvar_head.W"], params["logvar_head.b"])
-    cache["logvar"] = np.minimum(cache["logvar_raw"], LOGVAR_MAX)
-    cache["std"] = np.exp(cache["logvar"] / 2)
-    return cache
-
-
 def decode(params, z, cache):
-    """The decoder on every draw at once: z (K, N, L) -> logits (K, N, D); its layers' inputs
-    and outputs go into ``cache`` with K * N rows."""
+    """``reference.decode`` on every draw at once: z (K, N, L) -> logits (K, N, D); its layers'
+    inputs and outputs go into ``cache`` with K * N rows."""
     K, N, L = z.shape
-    g = z.reshape(K * N, L)
-    decoder = layer_names(params, "decoder")
-    for name in decoder:
-        cache[name + ".in"] = g
-        cache[name + ".out"] = a = dense(g, params[name + ".W"], params[name + ".b"])
-        g = relu(a) if name != decoder[-1] else a
-    return g.reshape(K, N, -1)
+    return reference.decode(params, z.reshape(K * N, L), cache).reshape(K, N, -1)
 
 
-def decoder_backward(params, cache, dlogits):
-    """Back through the decoder: dlogits (K, N, D) -> (dz (K, N, L), the decoder's gradients)."""
+def decoder_backward(params, cache, dlogits, grads):
+    """``reference.decoder_backward`` on every draw: dlogits (K, N, D) -> dz (K, N, L)."""
     K, N, D = dlogits.shape
-    dg, grads = dlogits.reshape(K * N, D), {}
-    decoder = layer_names(params, "decoder")
-    for name in reversed(decoder):
-        if name != decoder[-1]:
-            dg = relu_backward(dg, cache[name + ".out"])
-        dg, grads[name + ".W"], grads[name + ".b"] = dense_backward(dg, cache[name + ".in"],
-                                                                    params[name + ".W"])
-    return dg.reshape(K, N, -1), grads
+    return reference.decoder_backward(params, cache, dlogits.reshape(K * N, D),
+                                      grads).reshape(K, N, -1)
 
 
 def forward(params, x, eps):
     """The bound of each image. Shapes: x (N, D), eps (K, N, L) -> cache with "z" (K, N, L),
-    "logits" (K, N, D), "log_w" and "wt" (K, N), "bound" (N,), and the encoder's values."""
-    cache = encode(params, x)
-    cache["eps"] = eps
+    "logits" (K, N, D), "log_w" and "wt" (K, N), "bound" (N,), and what ``reference.encode``
+    writes."""
+    cache = {"x": x, "eps": eps}
+    reference.encode(params, x, cache)
     cache["z"] = z = cache["mu"] + cache["std"] * eps  # (K, N, L): the reparameterization, K times
     cache["logits"] = logits = decode(params, z, cache)  # (K, N, D)
     log_px = -np.sum(softplus(logits) - x * logits, axis=2)  # (K, N): Bernoulli log-likelihood
@@ -125,9 +98,10 @@ def backward(params, cache, estimator="reparam"):
     # d log p(x | z_k) / d logits = x - sigmoid(logits); the loss is -mean_n sum_k wt_k log w_k
     dlogits = x - sigmoid(cache["logits"])  # (K, N, D), unweighted
     # the decoder's weights: each draw's gradient weighted by wt_k, and -1/N from the loss
-    _, grads = decoder_backward(params, cache, -wt[..., None] * dlogits / n)
+    grads = {}
+    decoder_backward(params, cache, -wt[..., None] * dlogits / n, grads)
     # g_k = d [log p(x | z) + log p(z)] / dz at z_k, unweighted: the decoder's input gradient
-    g = decoder_backward(params, cache, dlogits)[0] - z  # (K, N, L)
+    g = decoder_backward(params, cache, dlogits, {}) - z  # (K, N, L)
     if estimator == "reparam":
         dmu = np.sum(wt[..., None] * g, axis=0)  # (N, L)
         dlogvar = np.sum(wt[..., None] * (g * eps * std / 2 + 0.5), axis=0)
@@ -136,17 +110,7 @@ def backward(params, cache, estimator="reparam"):
         weight = wt if estimator == "stl" else wt**2  # (K, N)
         dmu = np.sum(weight[..., None] * s, axis=0)
         dlogvar = np.sum(weight[..., None] * s * eps * std / 2, axis=0)
-    dmu, dlogvar = -dmu / n, -dlogvar / n  # the loss is minus the mean bound
-    dlogvar = dlogvar * (cache["logvar_raw"] < LOGVAR_MAX)  # no gradient through the cap
-    dh_mu, grads["mu_head.W"], grads["mu_head.b"] = dense_backward(dmu, cache["h"],
-                                                                   params["mu_head.W"])
-    dh_logvar, grads["logvar_head.W"], grads["logvar_head.b"] = dense_backward(
-        dlogvar, cache["h"], params["logvar_head.W"])
-    dh = dh_mu + dh_logvar  # h feeds both heads
-    for name in reversed(layer_names(params, "encoder")):
-        dh = relu_backward(dh, cache[name + ".out"])
-        dh, grads[name + ".W"], grads[name + ".b"] = dense_backward(dh, cache[name + ".in"],
-                                                                    params[name + ".W"])
+    encoder_backward(params, cache, -dmu / n, -dlogvar / n, grads)  # minus the mean bound
     return {name: grads[name] for name in params}
 
 

@@ -109,7 +109,7 @@ REGRET_THRESHOLD_IMAGES = 2_000  # training images whose regret sets its thresho
 
 def timed_regret(args, model, sets):
     """Likelihood Regret of each array of images in ``sets`` (a progress bar on a terminal), and
-    its cost in ms per image; ({}, None) with --regret-steps 0."""
+    its cost in ms per image; (a None for each set, None) with --regret-steps 0."""
     if not args.regret_steps:
         return [None] * len(sets), None
     start, images = time.perf_counter(), sum(len(X) for X, _ in sets)

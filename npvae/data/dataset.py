@@ -53,7 +53,11 @@ def _scale(pixels):
 def binarize(X, random_state=None, out=None):
     """A Bernoulli sample of each pixel: ``x_b = [u < x]``, u ~ U(0, 1). Same shape and dtype.
 
-    ``out``: an array (not X itself) to write the sample into, as the training loop does."""
+    ``out``: an array (not X itself) to write the sample into, as the training loop does.
+    Pixels kept as bytes are 0 or 1 (``is_byte_pixels``): their own sample, returned as they are.
+    """
+    if X.dtype == np.uint8:
+        return X
     rng = check_random_state(random_state)
     u = rng.random(X.shape, dtype=X.dtype, out=out)
     return np.less(u, X, out=u, casting="unsafe")  # 1.0 where u < x, else 0.0

@@ -20,6 +20,8 @@ decoder's weights never change.
 Shape letters: N examples, D data, K latent dimensions, S noise draws.
 """
 
+import math
+
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -58,7 +60,7 @@ def fitted_posterior(model, x, mu, logvar, y=None, steps=REGRET_STEPS, lr=REGRET
         g = np.hstack([dmu, dlogvar]).reshape(draws, n, 2 * k).mean(axis=0)  # (N, 2K)
         m = 0.9 * m + 0.1 * g
         v = 0.999 * v + 0.001 * g * g
-        step = lr * (1 + np.cos(np.pi * (t - 1) / steps)) / 2  # cosine decay: no jitter at the end
+        step = lr * (1 + math.cos(math.pi * (t - 1) / steps)) / 2  # cosine decay: no end jitter
         theta = theta + step * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
     return theta[:, :k].copy(), theta[:, k:].copy()
 

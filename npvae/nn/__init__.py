@@ -4,7 +4,7 @@ the likelihoods and the KL, the optimizers, and the checkpoint file format.
 Each name below is imported from its module when first used, so that importing one module of
 this package (``npvae.nn.layers``) does not import the others."""
 
-import importlib
+from ..utils.lazy import lazy_names
 
 _HOMES = {"Parameters": "params", "Dense": "layers", "ReLU": "layers", "Tanh": "layers",
           "Sigmoid": "layers", "Sequential": "layers", "BernoulliNLL": "losses",
@@ -15,14 +15,4 @@ _HOMES = {"Parameters": "params", "Dense": "layers", "ReLU": "layers", "Tanh": "
 
 __all__ = list(_HOMES)
 
-
-def __getattr__(name):
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)

@@ -35,6 +35,11 @@ def first_not_finite(model, optimizer=None):
     arrays.update({f"optimizer.{key}": value
                    for key, value in (optimizer.state_dict() if optimizer else {}).items()})
     arrays.update({f"model.{key}": value for key, value in model_state_arrays(model).items()})
+    return not_finite(arrays)
+
+
+def not_finite(arrays):
+    """The key of the first float array of the dict ``arrays`` holding NaN or inf, or None."""
     for key, value in arrays.items():
         value = np.asarray(value)
         if value.dtype.kind in "fc" and not np.isfinite(value).all():
@@ -134,10 +139,10 @@ def _check_consistent(path, meta, params, arrays):
     """CheckpointError unless the file agrees with itself: every stored number finite, one
     history record for each epoch done (numbered 1, 2, ...), and the last epoch's weights that
     early stopping keeps beside the best shaped as the parameters."""
-    for key, value in arrays.items():
-        if value.dtype.kind in "fc" and not np.isfinite(value).all():
-            raise CheckpointError(f"{path}: its {key} holds NaN or inf (damaged, or saved from a "
-                                  "diverged model)")
+    bad = not_finite(arrays)
+    if bad is not None:
+        raise CheckpointError(f"{path}: its {bad} holds NaN or inf (damaged, or saved from a "
+                              "diverged model)")
     numbers = [record["epoch"] for record in meta["history"]]
     if numbers != list(range(1, meta["epoch"] + 1)):
         raise CheckpointError(f"{path}: it says {meta['epoch']} epochs are done but its history "

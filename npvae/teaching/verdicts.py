@@ -43,19 +43,13 @@ def float32_advice(array):
 def values_verdict(what, got, expected, tol=VALUE_TOL, advice="", advice_if_not_finite=""):
     """Compare values computed by the answer with the formula's, elementwise. ``advice`` is
     printed under any failure, ``advice_if_not_finite`` where the answer gave inf or NaN."""
-    advice = float32_advice(got) or advice
-    got, expected = np.asarray(got, dtype=float), np.asarray(expected, dtype=float)
-    if got.shape != expected.shape:
-        return Verdict(what, False, f"shape {got.shape}, expected {expected.shape}")
-    errors = rel_error(got, expected, floor=1e-12)
-    worst = np.unravel_index(np.argmax(np.where(np.isnan(errors), np.inf, errors)), errors.shape)
-    if errors[worst] <= tol:  # False for NaN
+    problem = differs(got, expected, tol, floor=1e-12)
+    if not problem:
         return Verdict(what, True)
-    if not np.isfinite(got[worst]) and advice_if_not_finite:
+    if advice_if_not_finite and numeric(got) and not np.isfinite(np.asarray(got, float)).all():
         advice = advice_if_not_finite
-    at = f"at [{', '.join(map(str, worst))}]: " if worst else ""
-    return Verdict(what, False, f"{at}yours {got[worst]:.10g}, expected {expected[worst]:.10g}"
-                   + (f". {advice}" if advice else ""))
+    advice = float32_advice(got) or advice
+    return Verdict(what, False, problem + (f". {advice}" if advice else ""))
 
 
 class Wrong(Exception):
@@ -142,21 +136,23 @@ def interface(student, layer, param_shapes, label=None):
     return [Verdict(f"params and grads hold {label or wanted}", True)]
 
 
-def differs(got, want):
-    """"" if ``got`` equals ``want`` to round-off (relative 1e-8 over the array's own scale),
-    else where and by how much it does not."""
+def differs(got, want, tol=1e-8, floor=None):
+    """"" if ``got`` equals ``want`` to ``tol`` (relative error, with ``floor``; by default
+    1e-7 of the array's own scale, so that round-off in its near-zero entries passes), else
+    where and by how much it does not."""
     if not isinstance(got, np.ndarray) and not numeric(got):
         return f"got {type(got).__name__}"
     got, want = np.asarray(got, dtype=float), np.asarray(want, dtype=float)
     if got.shape != want.shape:
         return f"shape {got.shape}, expected {want.shape}"
-    floor = max(1e-12, 1e-7 * float(np.abs(want).max(initial=0)))
+    if floor is None:
+        floor = max(1e-12, 1e-7 * float(np.abs(want).max(initial=0)))
     errors = rel_error(got, want, floor=floor)
     worst = np.unravel_index(np.argmax(np.where(np.isnan(errors), np.inf, errors)), errors.shape)
-    if errors[worst] <= 1e-8:  # False for NaN
+    if errors[worst] <= tol:  # False for NaN
         return ""
-    return (f"at [{', '.join(map(str, worst))}]: yours {got[worst]:.10g}, expected "
-            f"{want[worst]:.10g}")
+    at = f"at [{', '.join(map(str, worst))}]: " if worst else ""
+    return f"{at}yours {got[worst]:.10g}, expected {want[worst]:.10g}"
 
 
 def parameter_verdicts(f, params, grads, answer_grads, factors, floor):

@@ -383,9 +383,7 @@ def finish(model, state, checkpoint_path):
 
 def test_targets(X_test, binarize_mode):
     """The test set as training sees it: binarized once with a fixed seed unless mode is "none"."""
-    if binarize_mode == "none" or X_test.dtype == np.uint8:  # 0/1 bytes: their own sample
-        return X_test
-    return binarize(X_test, random_state=0)
+    return X_test if binarize_mode == "none" else binarize(X_test, random_state=0)
 
 
 def held_out(model, X, y, binarize_mode):

@@ -12,10 +12,6 @@ from pathlib import Path
 import numpy as np
 
 
-OS_ERRORS = {OSError, PermissionError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
-             FileExistsError}  # what atomic_file re-raises naming its file
-
-
 @contextlib.contextmanager
 def atomic_file(path, mode="wb"):
     """Open a temporary file beside ``path`` for writing; on success rename it into place, on any
@@ -38,13 +34,9 @@ def atomic_file(path, mode="wb"):
             with os.fdopen(fd, mode) as f:
                 yield f
             os.replace(tmp, path)
-    except OSError as error:  # a full disk, a read-only folder: name the file, not the temporary
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        if error.errno is None or type(error) not in OS_ERRORS:
-            raise
-        raise type(error)(error.errno, f"{error.strerror} (writing {path})") from None
-    except BaseException:
+    except BaseException as error:
+        if isinstance(error, OSError) and error.filename in (None, tmp):  # a full disk, a
+            error.filename, error.filename2 = str(path), None  # read-only folder: name the file
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
         raise

@@ -29,6 +29,7 @@ def test_fitting_the_posterior_raises_every_images_elbo(model, digits):
     mu, logvar = model.encode(x)
     before = mean_elbo(model, x, mu, logvar, eps)
     mu, logvar = fitted_posterior(model, x, mu, logvar, steps=100, lr=0.02, rng=rng)
+    assert mu.dtype == logvar.dtype == np.float32  # a float32 model's posterior stays float32
     assert (mean_elbo(model, x, mu, logvar, eps) > before).all()
 
 

@@ -82,3 +82,14 @@ def test_an_error_in_the_middle_of_a_write_keeps_the_old_file(tmp_path):
             1 / 0
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["file.txt"]
+
+
+def test_a_failed_write_names_its_file_not_the_temporary(tmp_path):
+    import errno
+
+    target = tmp_path / "checkpoint.npz"
+    with pytest.raises(OSError, match=r"No space left on device: '.*checkpoint\.npz'"):
+        with atomic_file(target) as f:
+            f.write(b"half")
+            raise OSError(errno.ENOSPC, "No space left on device")  # as a full disk's write
+    assert list(tmp_path.iterdir()) == []
