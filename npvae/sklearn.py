@@ -58,6 +58,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             the shuffling. An int gives the same model at every fit; a Generator is drawn from
             (and so advanced) by each fit.
         verbose: show a progress bar over each epoch's batches.
+        objective, k, kl, gradient: the training objective: the ELBO (default) or the
+            importance-weighted bound with k draws per image, and the encoder's gradient
+            estimator (``npvae.VAE``). score_samples gives the ELBO whatever the objective.
 
     Attributes after fit:
         model_: the trained ``npvae.VAE``.
@@ -67,7 +70,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     def __init__(self, hidden_dims=(400, 400), latent_dim=20, likelihood="bernoulli", beta=1.0,
                  epochs=10, batch_size=128, lr=1e-3, dtype="float32", random_state=None,
-                 verbose=False, gaussian_std="learned"):
+                 verbose=False, gaussian_std="learned", objective="elbo", k=1, kl=None,
+                 gradient="reparam"):
         self.hidden_dims = hidden_dims
         self.latent_dim = latent_dim
         self.likelihood = likelihood
@@ -79,6 +83,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.dtype = dtype
         self.random_state = random_state
         self.verbose = verbose
+        self.objective = objective
+        self.k = k
+        self.kl = kl
+        self.gradient = gradient
 
     def fit(self, X, y=None):
         """Build the VAE for X's width and train it on X (N, D); ``y`` is ignored."""
@@ -91,7 +99,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             X = self._check_X(X, check_dtype(self.dtype), self.likelihood, reset=True)
             model = VAE(X.shape[1], self.hidden_dims, self.latent_dim, self.likelihood,
                         self.beta, self.dtype, check_random_state(self.random_state),
-                        gaussian_std=self.gaussian_std)
+                        gaussian_std=self.gaussian_std, objective=self.objective, k=self.k,
+                        kl=self.kl, gradient=self.gradient)
             history = fit(model, X, self.epochs, self.batch_size, self.lr,
                           progress=bool(self.verbose))
         except BaseException:

@@ -16,12 +16,13 @@ def problem(rng):
     return params, rng.random((5, 9)), rng.standard_normal((4, 5, 3))  # K = 4, N = 5, L = 3
 
 
+@pytest.mark.parametrize("beta", [1.0, 0.3])
 @pytest.mark.parametrize("estimator", reference_iwae.ESTIMATORS)
-def test_each_estimator_is_the_gradient_of_its_surrogate(problem, estimator):
+def test_each_estimator_is_the_gradient_of_its_surrogate(problem, estimator, beta):
     params, x, eps = problem
-    _, grads = reference_iwae.loss_and_grads(params, x, eps, estimator)
+    _, grads = reference_iwae.loss_and_grads(params, x, eps, estimator, beta)
     held = {name: value.copy() for name, value in params.items()}
-    f = lambda: reference_iwae.surrogate(params, x, eps, estimator, held)  # noqa: E731
+    f = lambda: reference_iwae.surrogate(params, x, eps, estimator, held, beta)  # noqa: E731
     floor = resolvable_floor(f())
     for name in params:
         row = compare(name, grads[name], numerical_gradient(f, params[name]), floor=floor)
@@ -38,13 +39,14 @@ def test_the_estimators_share_the_decoders_gradient_and_differ_on_the_encoders(p
         assert same == ([True, True] if name.startswith("decoder.") else [False, False]), name
 
 
-def test_with_one_draw_the_bound_is_the_elbo_with_a_one_sample_kl(problem):
+@pytest.mark.parametrize("beta", [1.0, 0.3])
+def test_with_one_draw_the_bound_is_the_elbo_with_a_one_sample_kl(problem, beta):
     params, x, eps = problem
-    bound = reference_iwae.forward(params, x, eps[:1])["bound"]
+    bound = reference_iwae.forward(params, x, eps[:1], beta)["bound"]
     cache = reference.forward(params, x, eps[0])
     log_q = -0.5 * np.sum(eps[0] ** 2 + cache["logvar"] + np.log(2 * np.pi), axis=1)
     log_p = -0.5 * np.sum(cache["z"] ** 2 + np.log(2 * np.pi), axis=1)
-    np.testing.assert_allclose(bound, -(cache["rec"] + log_q - log_p), rtol=1e-13)
+    np.testing.assert_allclose(bound, -(cache["rec"] + beta * (log_q - log_p)), rtol=1e-13)
 
 
 def test_the_bound_rises_with_k_on_average_and_is_finite_at_extreme_weights(problem):

@@ -113,6 +113,8 @@ def test_bernoulli_data_outside_the_unit_interval_says_how_to_scale_it(digits, s
     (dict(lr=0.0), "lr must be a finite number > 0"),
     (dict(random_state="seed"), "random_state must be None, an int >= 0 or a numpy Generator"),
     (dict(random_state=-1), "random_state must be None, an int >= 0 or a numpy Generator; got -1"),
+    (dict(k=5), "objective='iwae'"),
+    (dict(objective="iwae", gradient="score"), "gradient must be one of"),
 ])
 def test_bad_hyperparameters_are_reported_by_fit(params, message, scaled):
     vae = VAETransformer(**params)  # scikit-learn's rule: no checks in __init__
@@ -184,3 +186,15 @@ def test_a_refit_that_fails_leaves_the_fitted_transformer_whole():
         v.set_params(lr=1e6, epochs=3).fit(X[:, :32])
     assert v.n_features_in_ == 64
     np.testing.assert_array_equal(v.transform(X), before)
+
+
+def test_a_grid_search_over_the_iwae_draws_trains_each_objective(digits):
+    X_train = digits[0][:300] / 16
+    search = GridSearchCV(VAETransformer(hidden_dims=(16,), latent_dim=2, epochs=3,
+                                         batch_size=32, random_state=0, objective="iwae",
+                                         gradient="dreg"),
+                          {"k": [1, 5]}, cv=2).fit(X_train)
+    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+    model = search.best_estimator_.model_
+    assert (model.objective, model.kl, model.gradient) == ("iwae", "monte-carlo", "dreg")
+    assert "train_bound" in search.best_estimator_.history_[-1]

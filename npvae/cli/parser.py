@@ -9,6 +9,8 @@ import argparse
 import math
 
 from ..data.catalog import DATASETS
+from ..models.importance import ESTIMATORS as GRADIENTS
+from ..models.importance import KLS, OBJECTIVES
 from ..models.tcvae import ESTIMATORS
 from ..models.vae import ACTIVATIONS, LIKELIHOODS
 from ..nn.losses import LEARNED_STD
@@ -229,6 +231,15 @@ def build_parser():
            "this, so Adam moves it this many times faster than a weight (raise it if training "
            "ends with the learned std far above its optimum)", shown=d.log_std_scale,
            type=float)
+    option(model, "--objective", None, "elbo, or iwae: the importance-weighted bound with --k "
+           "draws per image (Burda et al. 2016)", shown=d.objective, choices=OBJECTIVES)
+    option(model, "--k", None, "iwae: draws per image", shown=d.k, type=count, metavar="K")
+    option(model, "--kl", None, "the KL in closed form (analytic) or from the draw "
+           "(monte-carlo; iwae's only choice)", shown="analytic; monte-carlo for iwae",
+           choices=KLS)
+    option(model, "--gradient", None, "the encoder's gradient estimator with a Monte Carlo KL: "
+           "reparam (the bound's own), stl (sticking the landing) or dreg (doubly "
+           "reparameterized)", shown=d.gradient, choices=GRADIENTS)
     option(model, "--model", None, "vae; tcvae, beta-TCVAE (Chen et al. 2018); factorvae, "
            "FactorVAE (Kim & Mnih 2018)", shown=d.model, choices=MODELS)
     option(model, "--alpha", None, "tcvae: weight of the index-code mutual information",

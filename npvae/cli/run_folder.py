@@ -21,6 +21,7 @@ from ..data.catalog import load_dataset
 from ..data.dataset import Dataset
 from ..evaluation.elbo import change_of_variables
 from ..models.registry import load_model
+from ..models.importance import MAX_DRAWS
 from ..models.vae import MAX_FREE_BITS, MAX_LOG_STD_SCALE
 from ..nn.checkpoint import CheckpointError
 from ..training.fit import test_targets
@@ -63,6 +64,10 @@ class TrainConfig:
     estimator: str = None  # tcvae: mss or mws
     disc_lr: float = None  # factorvae: the discriminator's Adam learning rate (1e-3)
     disc_hidden: tuple = None  # factorvae: the discriminator's hidden sizes (256 256)
+    objective: str = "elbo"  # or iwae: the importance-weighted bound with k draws per image
+    k: int = 1  # iwae: draws per image
+    kl: str = None  # analytic (the elbo's default) or monte-carlo (the iwae's only choice)
+    gradient: str = "reparam"  # the encoder's gradient estimator: reparam, stl or dreg
 
     def check(self):
         if self.dtype not in ("float32", "float64"):
@@ -102,11 +107,32 @@ class TrainConfig:
                              "above 0")
         if self.likelihood != "gaussian" and self.standardize:
             raise ValueError("--standardize is an option of --likelihood gaussian")
+        self.check_objective()
         if self.engine == "reference" and (self.likelihood != "bernoulli" or self.conditional
                                            or self.activation != "relu" or self.free_bits):
             raise ValueError("--engine reference trains the VAE of npvae/reference.py: Bernoulli "
                              "likelihood, ReLU, no labels, no free bits (not --likelihood "
                              "gaussian, --activation tanh, --conditional or --free-bits)")
+
+
+    def check_objective(self):
+        """--objective, --k, --kl and --gradient: what ``npvae.models.importance``
+        checks, in the command line's words; fills in --kl's default."""
+        if self.kl is None:
+            self.kl = "analytic" if self.objective == "elbo" else "monte-carlo"
+        if self.objective == "elbo" and self.k != 1:
+            raise ValueError("--k draws per image make the IWAE bound: add --objective iwae")
+        if not 1 <= self.k <= MAX_DRAWS:
+            raise ValueError(f"--k must be from 1 to {MAX_DRAWS:,}; got {self.k}")
+        if self.objective == "iwae" and self.kl == "analytic":
+            raise ValueError("--objective iwae estimates its KL part from the draws: it has no "
+                             "--kl analytic")
+        if self.gradient != "reparam" and self.kl == "analytic":
+            raise ValueError(f"--gradient {self.gradient} needs the KL estimated from the "
+                             "draws: add --objective iwae (or --kl monte-carlo)")
+        if self.kl == "monte-carlo" and (self.model != "vae" or self.free_bits):
+            raise ValueError("--objective iwae and --kl monte-carlo train a plain --model vae "
+                             "without --free-bits")
 
 
 MAX_IMAGES, MAX_COLUMNS, MAX_ROWS = 400, 40, 40  # what one figure holds
@@ -231,7 +257,8 @@ def open_run(folder):
 
 
 # Options newer than some runs, and the value a run saved without them had
-ADDED_LATER = {"val_fraction": 0.0, "log_std_scale": 10.0}
+ADDED_LATER = {"val_fraction": 0.0, "log_std_scale": 10.0, "objective": "elbo", "k": 1,
+               "kl": "analytic", "gradient": "reparam"}
 ADDED_LATER_FACTORVAE = {"disc_lr": 1e-4, "disc_hidden": [256, 256]}  # (then the only choice)
 
 

@@ -32,7 +32,7 @@ TRAIN_OPTIONS = ("dataset", "data_dir", "epochs", "batch_size", "lr", "hidden", 
                  "binarize", "warmup", "kl_cycles", "free_bits", "val_fraction", "patience",
                  "lr_schedule", "dtype", "seed", "conditional", "holdout_class", "engine",
                  "model", "alpha", "gamma", "estimator", "disc_lr", "disc_hidden",
-                 "log_std_scale")
+                 "log_std_scale", "objective", "k", "kl", "gradient")
 
 
 def given_options(args):
@@ -293,7 +293,8 @@ def training_model(config, data, full):
                config.beta, np.dtype(config.dtype), config.seed, activation=config.activation,
                gaussian_std=config.gaussian_std, n_classes=n_classes,
                decoder_hidden_dims=config.decoder_hidden, free_bits=config.free_bits,
-               log_std_scale=config.log_std_scale)
+               log_std_scale=config.log_std_scale, objective=config.objective, k=config.k,
+               kl=config.kl, gradient=config.gradient)
 
 
 def describe_run(config, model, data, X_val, out):
@@ -306,6 +307,9 @@ def describe_run(config, model, data, X_val, out):
         sizes += " (decoder " + "-".join(map(str, (config.latent_dim, *decoder,
                                                   model.input_dim))) + ")"
     kind = "" if config.model == "vae" else ", " + config.model
+    if model.monte_carlo:
+        kind += (f", IWAE bound with k = {model.k}" if model.objective == "iwae" else
+                 ", Monte Carlo KL") + f" ({model.gradient} gradient)"
     return (f"training {config.dataset}: {len(data.X_train)} train{validation}, "
             f"{len(data.X_test)} test images{held_out}; {sizes}"
             f"{', conditional' if model.n_classes else ''}{kind}, {len(model.params):,} "
@@ -338,6 +342,8 @@ def epoch_line(record, config):
     """One epoch's line: the training loss and its parts, the validation loss, the schedule."""
     line = (f"epoch {record['epoch']:3d}/{config.epochs}  train {record['train_loss']:8.3f} "
             f"(rec {record['train_reconstruction']:8.3f}, kl {record['train_kl']:6.3f})")
+    if "train_bound" in record:  # the bound trained on, minus: below train's -ELBO
+        line += f" bound {record['train_bound']:8.3f}"
     if "val_loss" in record:
         line += (f"  val {record['val_loss']:8.3f} (rec {record['val_reconstruction']:8.3f}, "
                  f"kl {record['val_kl']:6.3f})")

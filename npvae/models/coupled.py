@@ -148,7 +148,7 @@ class CoupledVAE(VAE):
         """The batch's loss mean(rec + R) and its parts, as ``LossParts``; no gradient is kept.
         ``eps=None``: noise from ``random_state`` (default 0; None: the model's Generator)."""
         x = self.check_input(x)
-        eps = self._eval_eps(eps, len(x), random_state)
+        eps = self._eval_eps(eps, self.eps_shape(len(x)), random_state)
         y = self.check_labels(y, len(x))
         encoded = encode(self, x, eps, y)
         rec = self.nll.forward(self._decode(encoded.z, y), x)

@@ -36,9 +36,11 @@ from ..nn.layers import Dense, mlp, sigmoid
 from ..nn.losses import (LEARNED_STD, LOG_STD_SCALE, BernoulliNLL, GaussianNLL, check_gaussian_std,
                          kl_free_bits, kl_normal)
 from ..nn.params import Parameters
-from ..utils.memory import available_memory, check_fits_in_memory
+from ..utils.memory import check_fits_in_memory, check_rows_fit
 from ..utils.validation import (check_dtype, check_nonnegative, check_positive_int,
                                 check_random_state, check_weight)
+from . import importance
+from .importance import check_objective
 from .posterior import LOGVAR_MAX, elbo_at, reparameterize, reparameterize_backward
 
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -94,12 +96,19 @@ class VAE:
         log_std_scale: a learned std's log is stored divided by this (default 10), so that Adam
             moves it this many times faster than a weight; raise it if the learned std lags
             ``npvae.evaluation.optimal_gaussian_std`` (``npvae.nn.losses.GaussianNLL``).
+        objective: "elbo" (default) or "iwae", the importance-weighted bound with ``k`` draws
+            per image (Burda et al. 2016); with k = 1 it is the ELBO with kl="monte-carlo".
+        kl: "analytic" (the KL in closed form; the ELBO's default) or "monte-carlo" (at the
+            draws; the IWAE bound's only choice).
+        gradient: the encoder's gradient estimator: "reparam" (the objective's own, default),
+            "stl" or "dreg" (these need the Monte Carlo KL; ``npvae.models.importance``).
     """
 
     def __init__(self, input_dim, hidden_dims=(400, 400), latent_dim=20, likelihood="bernoulli",
                  beta=1.0, dtype=np.float32, random_state=None, activation="relu",
                  gaussian_std="learned", n_classes=0, decoder_hidden_dims=None, free_bits=0.0,
-                 log_std_scale=LOG_STD_SCALE):
+                 log_std_scale=LOG_STD_SCALE, objective="elbo", k=1, kl=None,
+                 gradient="reparam"):
         self.input_dim = check_positive_int("input_dim", input_dim)
         self.hidden_dims = tuple(check_positive_int("hidden size", h) for h in hidden_dims)
         self.decoder_hidden_dims = None if decoder_hidden_dims is None else tuple(
@@ -116,6 +125,9 @@ class VAE:
                              f"got {free_bits!r}")
         if free_bits and getattr(type(self), "couples_rows", False):
             raise ValueError(f"free_bits is an option of npvae.VAE, not of {type(self).__name__}")
+        self.objective, self.k, self.kl, self.gradient = check_objective(
+            objective, k, kl, gradient, getattr(type(self), "couples_rows", False), free_bits)
+        self.monte_carlo = self.kl == "monte-carlo"  # trained by npvae.models.importance
         self.likelihood, self.activation = likelihood, activation
         self.beta, self.free_bits = float(beta), free_bits
         self.gaussian_std = check_gaussian_std(gaussian_std)
@@ -183,7 +195,9 @@ class VAE:
                 "gaussian_std": self.gaussian_std, "n_classes": self.n_classes,
                 "decoder_hidden_dims": (None if self.decoder_hidden_dims is None
                                         else list(self.decoder_hidden_dims)),
-                "free_bits": self.free_bits, "log_std_scale": self.log_std_scale}
+                "free_bits": self.free_bits, "log_std_scale": self.log_std_scale,
+                "objective": self.objective, "k": self.k, "kl": self.kl,
+                "gradient": self.gradient}
 
     def __reduce__(self):
         """Pickle (and deepcopy) as the config, the parameter vector and the Generator. Pickled
@@ -221,12 +235,18 @@ class VAE:
                              f"got values in [{low:.8g}, {high:.8g}]")
         return x
 
-    def check_eps(self, eps, n):
-        """Return eps as an (n, K) array of the model's dtype, or raise ValueError."""
+    def eps_shape(self, n):
+        """The training noise's shape for n images: (n, K), or (k, n, K) with a Monte Carlo KL."""
+        return (self.k, n, self.latent_dim) if self.monte_carlo else (n, self.latent_dim)
+
+    def check_eps(self, eps, n, shape=None):
+        """Return eps as an array of ``shape`` (default ``eps_shape(n)``) and the model's
+        dtype, or raise ValueError."""
         eps = np.asarray(eps)
-        if eps.shape != (n, self.latent_dim):
-            raise ValueError("eps must have shape (n_samples, latent_dim) = "
-                             f"{(n, self.latent_dim)}; got {eps.shape}")
+        shape = self.eps_shape(n) if shape is None else shape
+        if eps.shape != shape:
+            names = "(n_samples, latent_dim)" if len(shape) == 2 else "(k, n_samples, latent_dim)"
+            raise ValueError(f"eps must have shape {names} = {shape}; got {eps.shape}")
         eps = np.ascontiguousarray(eps, dtype=self.dtype)
         if not np.isfinite(eps).all():
             raise ValueError("eps must be finite; got NaN or inf")
@@ -257,8 +277,8 @@ class VAE:
         return np.hstack([a, np.eye(self.n_classes, dtype=self.dtype)[y]])
 
     def draw_eps(self, n):
-        """Standard normal noise (n, K) from the model's Generator, in the model's dtype."""
-        return self.rng.standard_normal((n, self.latent_dim), dtype=self.dtype)
+        """Standard normal noise of ``eps_shape(n)`` from the model's Generator and dtype."""
+        return self.rng.standard_normal(self.eps_shape(n), dtype=self.dtype)
 
     # ---- the model, piece by piece ---------------------------------------------------------
 
@@ -299,10 +319,7 @@ class VAE:
         n = check_positive_int("n", n)
         widest = max(self.input_dim + self.n_classes, *self.hidden_dims,
                      *(self.decoder_hidden_dims or ()))
-        needed, memory = 4 * n * widest * self.dtype.itemsize, available_memory()
-        if memory is not None and needed > memory:
-            raise ValueError(f"sample(n={n:,}) needs about {needed:,} bytes; this machine has "
-                             f"{memory / 2**30:,.1f} GiB available: draw fewer at a time")
+        check_rows_fit(f"sample(n={n:,})", n, widest, self.dtype)
         rng = self.rng if random_state is None else check_random_state(random_state)
         return self.decode(rng.standard_normal((n, self.latent_dim), dtype=self.dtype), y)
 
@@ -313,12 +330,14 @@ class VAE:
 
     # ---- the loss and its gradient ---------------------------------------------------------
 
-    def _eval_eps(self, eps, n, random_state):
-        """eps as given (checked), or drawn from ``random_state``: an evaluation is seeded."""
+    def _eval_eps(self, eps, shape, random_state):
+        """eps of ``shape`` (N first, or (k, N, K)) as given (checked), or drawn from
+        ``random_state``: an evaluation is seeded."""
+        n = shape[-2]
         if eps is not None:
-            return self.check_eps(eps, n)
+            return self.check_eps(eps, n, shape)
         rng = self.rng if random_state is None else check_random_state(random_state)
-        return rng.standard_normal((n, self.latent_dim), dtype=self.dtype)
+        return rng.standard_normal(shape, dtype=self.dtype)
 
     def per_example_loss(self, x, eps=None, y=None, random_state=0):
         """Reconstruction -log p(x|z) (N,) and KL (N,) of each example (positive nats: their
@@ -326,7 +345,7 @@ class VAE:
         ``random_state`` (default 0, so that a rerun gives the same numbers; None: the model's
         Generator)."""
         x = self.check_input(x)
-        eps = self._eval_eps(eps, len(x), random_state)
+        eps = self._eval_eps(eps, (len(x), self.latent_dim), random_state)
         y = self.check_labels(y, len(x))
         mu, logvar, _ = self._encode(x, y)
         rec = self.nll.forward(self._decode(reparameterize(mu, logvar, eps), y), x)
@@ -342,12 +361,16 @@ class VAE:
     def loss(self, x, eps=None, y=None, random_state=0):
         """The batch-mean loss, positive nats, and its parts: ``LossParts(total, reconstruction,
         kl)``. ``total = reconstruction + beta * kl`` is the training objective (beta = 1: the
-        negative ELBO; with free bits, each dimension's KL floored over this batch).
+        negative ELBO; with free bits, each dimension's KL floored over this batch). With a
+        Monte Carlo KL (eps (k, N, K)), total is minus the bound trained on, and reconstruction
+        and kl the draws' mean -log p(x | z) and the closed-form KL (``importance.bound``).
         ``eps=None``: the noise is drawn from ``random_state`` (default 0: reruns agree; None:
         the model's Generator)."""
         x = self.check_input(x)
-        eps = self._eval_eps(eps, len(x), random_state)
+        eps = self._eval_eps(eps, self.eps_shape(len(x)), random_state)
         y = self.check_labels(y, len(x))
+        if self.monte_carlo:  # the bound, with eps (k, N, K)
+            return LossParts(*importance.loss_parts(self, x, eps, self.beta, y))
         mu, logvar, _ = self._encode(x, y)
         rec = self.nll.forward(self._decode(reparameterize(mu, logvar, eps), y), x)
         kl, objective, _, _ = self._kl(mu, logvar)
@@ -384,6 +407,9 @@ class VAE:
             raise ValueError("free bits floor the batch's mean KL: forward_backward needs the "
                              "whole batch, not a share of it")
         beta = self.beta if beta is None else beta
+        if self.monte_carlo:  # eps (k, N, K): the bound, npvae.models.importance
+            return LossParts(*importance.forward_backward(self, x, eps, beta, y, n,
+                                                          self.gradient))
         mu, logvar, logvar_raw = self._encode(x, y)  # (N, K) each
         z = reparameterize(mu, logvar, eps)  # (N, K)
         out = self._decode(z, y)  # (N, D)

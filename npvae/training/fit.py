@@ -100,7 +100,8 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
     val_reconstruction / val_kl and with X_test test_loss / ... (``evaluate``), seconds; for a
     model with ``epoch_record()`` (FactorVAE: its discriminator's loss, accuracy and TC
     estimate) what that returns. Losses are negative ELBOs in nats per example (reconstruction +
-    KL), whatever beta.
+    KL), whatever beta; a model with a Monte Carlo KL (objective="iwae") also records
+    train_bound, minus the bound it trains on (at beta = 1 and k > 1, below train_loss).
     """
     if binarize_mode not in BINARIZE:
         raise ValueError(f"binarize_mode must be one of {BINARIZE}; got {binarize_mode!r}")
@@ -320,7 +321,7 @@ def train_epoch(model, backprop, optimizer, batches, kl, epoch, lr, progress=Fal
     order = model.rng.permutation(n)
     if hasattr(model, "epoch_record"):
         model.epoch_record()  # sums from 0 (an epoch interrupted in this process left some)
-    sums = np.zeros(3)  # reconstruction and kl summed over examples, beta over steps
+    sums = np.zeros(4)  # reconstruction, kl and the objective over examples, beta over steps
     bar = tqdm(range(0, n, batches.size), desc=f"epoch {epoch + 1}/{kl.epochs}", leave=False,
                disable=not progress)
     with backprop.blas_per_thread():
@@ -336,13 +337,16 @@ def train_epoch(model, backprop, optimizer, batches, kl, epoch, lr, progress=Fal
                 raise FloatingPointError(f"the loss became {parts.total} at epoch {epoch + 1}, "
                                          f"batch {i + 1}")
             optimizer.step()
-            sums += [len(xb) * parts.reconstruction, len(xb) * parts.kl, beta]
+            sums += [len(xb) * parts.reconstruction, len(xb) * parts.kl, len(xb) * parts.total,
+                     beta]
             if i % 20 == 0:
                 bar.set_postfix(loss=f"{parts.reconstruction + parts.kl:.2f}")
-    rec, kl_mean = (float(v) for v in sums[:2] / n)
+    rec, kl_mean, objective = (float(v) for v in sums[:3] / n)
     record = {"epoch": epoch + 1, "lr": lr,
-              "beta": float(sums[2] / batches.steps), "train_loss": rec + kl_mean,
+              "beta": float(sums[3] / batches.steps), "train_loss": rec + kl_mean,
               "train_reconstruction": rec, "train_kl": kl_mean}
+    if getattr(model, "monte_carlo", False):  # minus the bound trained on, beside the ELBO
+        record["train_bound"] = objective
     if hasattr(model, "epoch_record"):  # FactorVAE: its discriminator's epoch
         record.update(model.epoch_record())
     return record

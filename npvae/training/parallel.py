@@ -62,7 +62,8 @@ class DataParallel:
         return blas_threads(max(1, self.cores // self.threads))
 
     def forward_backward(self, x, eps, beta=None, y=None):
-        """x (N, D), eps (N, K), y (N,) or None, already checked; returns the batch's LossParts."""
+        """x (N, D), eps (N, K) or (k, N, K), y (N,) or None, already checked; returns the
+        batch's LossParts."""
         n = len(x)
         if n < SHARES:
             return self.models[0].forward_backward(x, eps, beta, y)
@@ -71,7 +72,8 @@ class DataParallel:
 
         def share(s):  # forward and backward of share s on model s
             labels = None if y is None else y[rows[s]]
-            return self.models[s].forward_backward(x[rows[s]], eps[rows[s]], beta, labels,
+            noise = eps[rows[s]] if eps.ndim == 2 else eps[:, rows[s]]  # (k, N, K): N second
+            return self.models[s].forward_backward(x[rows[s]], noise, beta, labels,
                                                    batch_size=n)
 
         parts = self._run(share)

@@ -5,7 +5,7 @@ import contextlib
 
 import numpy as np
 
-from .. import reference
+from .. import reference, reference_iwae
 from ..models.vae import LossParts
 from ..nn.optim import check_adam_arguments, check_state
 
@@ -59,8 +59,9 @@ class ReferencePass:
 
     The engine ``fit(..., engine="reference")`` uses, to step through in a debugger: it hands the
     model's named parameters to ``reference.forward`` and ``reference.backward`` and copies the
-    gradients into ``model.params.grad``. Only the model reference.py writes out: Bernoulli
-    likelihood, ReLU, no labels.
+    gradients into ``model.params.grad`` (with a Monte Carlo KL: ``reference_iwae.forward`` and
+    ``reference_iwae.backward``). Only the model reference.py writes out: Bernoulli likelihood,
+    ReLU, no labels.
     """
 
     def __init__(self, model):
@@ -76,6 +77,15 @@ class ReferencePass:
     def forward_backward(self, x, eps, beta=None, y=None):
         beta = self.model.beta if beta is None else beta
         params = self.model.params.values
+        if self.model.monte_carlo:  # eps (k, N, K): the bound of npvae/reference_iwae.py
+            cache = reference_iwae.forward(params, x, eps, beta)
+            grads = reference_iwae.backward(params, cache, self.model.gradient)
+            for name, grad in grads.items():
+                self.model.params.grads[name][...] = grad
+            mu, logvar = cache["mu"], cache["logvar"]
+            kl = 0.5 * np.sum(mu**2 + np.exp(logvar) - 1 - logvar, axis=1)  # reported, as the
+            return LossParts(-float(cache["bound"].mean()), -float(cache["log_px"].mean()),
+                             float(kl.mean()))  # fast engine reports it
         cache = reference.forward(params, x, eps)
         for name, grad in reference.backward(params, cache, beta).items():
             self.model.params.grads[name][...] = grad

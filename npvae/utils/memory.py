@@ -24,8 +24,9 @@ def available_memory():
 
 def check_fits_in_memory(sizes, dtype):
     """Raise ValueError, before allocating anything, if building dense layers of ``sizes``
-    ((inputs, outputs) each) would not fit in the memory this machine has available: each layer's first weights, the flat parameter vector and
-    the gradients (3 values per parameter), plus the float64 draw of the largest layer."""
+    ((inputs, outputs) each) would not fit in the memory this machine has available: each
+    layer's first weights, the flat parameter vector and the gradients (3 values per
+    parameter), plus the float64 draw of the largest layer."""
     count = sum(n_in * n_out + n_out for n_in, n_out in sizes)
     needed = 3 * count * np.dtype(dtype).itemsize + 8 * max(n_in * n_out for n_in, n_out in sizes)
     memory = available_memory()
@@ -33,3 +34,12 @@ def check_fits_in_memory(sizes, dtype):
         raise ValueError(f"a model of {count:,} parameters needs {needed:,} bytes "
                          f"({needed / 2**30:,.1f} GiB) to be built; this machine has "
                          f"{memory / 2**30:,.1f} GiB available")
+
+
+def check_rows_fit(what, rows, width, dtype):
+    """Raise ValueError if ``what`` (a call, named in the message) would hold more than the
+    memory available in about four (rows, width) arrays of ``dtype``."""
+    needed, memory = 4 * rows * width * np.dtype(dtype).itemsize, available_memory()
+    if memory is not None and needed > memory:
+        raise ValueError(f"{what} needs about {needed:,} bytes; this machine has "
+                         f"{memory / 2**30:,.1f} GiB available: draw fewer at a time")

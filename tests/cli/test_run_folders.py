@@ -25,6 +25,7 @@ from npvae.data.mnist import write_idx
     (["--free-bits", "0.5"], "--free-bits 0.5 (the run has 0.0)"),
     (["--val-fraction", "0.2"], "--val-fraction 0.2 (the run has 0.1)"),
     (["--lr-schedule", "cosine"], "--lr-schedule cosine (the run has none)"),
+    (["--objective", "iwae"], "--objective iwae (the run has elbo)"),
 ])
 def test_resume_refuses_a_flag_that_differs_from_the_saved_run(run, cli, argv, fragment):
     before = (run / "config.json").read_text()
@@ -133,3 +134,30 @@ def test_a_lock_file_that_is_a_symbolic_link_is_not_followed(cli, tmp_path):
     status, _, err = cli(*TRAIN, "--epochs", "1", "--out", str(out))
     assert_one_line_error(status, err, ".npvae.lock is a symbolic link")
     assert target.read_text() == "keep me"
+
+
+def test_an_iwae_run_trains_resumes_and_says_what_it_trains(tmp_path, cli):
+    out = tmp_path / "iwae"
+    options = TRAIN + ["--objective", "iwae", "--k", "3", "--gradient", "dreg", "--out", str(out)]
+    status, printed, _ = cli(*options, "--epochs", "1")
+    assert status == 0
+    config = json.loads((out / "config.json").read_text())
+    assert (config["objective"], config["k"], config["kl"], config["gradient"]) == (
+        "iwae", 3, "monte-carlo", "dreg")
+    status, printed, _ = cli(*TRAIN, "--out", str(out), "--resume", "--epochs", "2")
+    assert status == 0
+    history = json.loads((out / "history.json").read_text())
+    assert len(history) == 2 and all("train_bound" in r for r in history)
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--k", "5"], "add --objective iwae"),
+    (["--gradient", "stl"], "--gradient stl needs the KL estimated from the draws"),
+    (["--objective", "iwae", "--kl", "analytic"], "it has no --kl analytic"),
+    (["--objective", "iwae", "--model", "tcvae"], "train a plain --model vae"),
+    (["--objective", "iwae", "--k", "5000"], "--k must be from 1 to 1,000"),
+])
+def test_objective_flags_without_a_meaning_are_one_line_errors(cli, argv, fragment, tmp_path):
+    status, _, err = cli(*TRAIN, "--epochs", "1", "--out", str(tmp_path / "r"), *argv)
+    assert_one_line_error(status, err, fragment)
+    assert not (tmp_path / "r").exists()

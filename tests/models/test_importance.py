@@ -1,0 +1,176 @@
+"""The IWAE objective in the model (npvae.models.importance): held to npvae/reference_iwae.py
+number by number, each estimator against central differences of its surrogate (float64),
+and the ELBO with a Monte Carlo KL as its one-draw case."""
+
+import numpy as np
+import pytest
+
+from npvae import VAE, TCVAE, reference_iwae
+from npvae.models.importance import ESTIMATORS
+from npvae.teaching.gradcheck import check_model, compare, numerical_gradient, resolvable_floor
+
+LOG_2PI = np.log(2 * np.pi)
+
+
+def iwae_model(k=3, estimator="reparam", beta=1.0, **options):
+    model = VAE(9, (7,), 3, dtype=np.float64, random_state=1, objective="iwae", k=k,
+                gradient=estimator, beta=beta, **options)
+    model.params.vector += 0.1 * np.random.default_rng(2).standard_normal(len(model.params))
+    return model
+
+
+@pytest.mark.parametrize("beta", [1.0, 0.4])
+@pytest.mark.parametrize("k", [1, 4])
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_the_engine_gives_the_references_loss_and_gradients(estimator, k, beta, rng):
+    model = iwae_model(k, estimator, beta)
+    x, eps = rng.random((6, 9)), rng.standard_normal((k, 6, 3))
+    loss, grads = model.loss_and_grads(x, eps)
+    ref_loss, ref_grads = reference_iwae.loss_and_grads(model.params.values, x, eps, estimator,
+                                                        beta)
+    assert loss == pytest.approx(ref_loss, rel=1e-13)
+    assert model.loss(x, eps).total == pytest.approx(ref_loss, rel=1e-13)
+    for name in ref_grads:
+        np.testing.assert_allclose(grads[name], ref_grads[name], rtol=1e-11,
+                                   atol=1e-13 * np.abs(ref_grads[name]).max(), err_msg=name)
+
+
+def surrogate(model, held, x, eps, y, estimator):
+    """The loss ``estimator``'s gradient is the exact gradient of, at the model's parameters
+    equal to ``held`` (reference_iwae.surrogate, for any likelihood and labels)."""
+    beta, vector = model.beta, model.params.vector.copy()
+
+    def parts(params):  # z (K, N, L), log p(x | z) (K, N), mu, logvar at params
+        model.params.vector[...] = params
+        mu, logvar, _ = model._encode(x, y)
+        z = mu + np.exp(logvar / 2) * eps
+        labels = None if y is None else np.tile(y, len(eps))
+        stacked = np.tile(x, (len(eps), 1))
+        log_px = -model.nll.forward(model._decode(z.reshape(-1, 3), labels), stacked)
+        return z, log_px.reshape(len(eps), -1), mu, logvar
+
+    def log_w(z, log_px, q):  # log q from the held (mu, logvar) q
+        log_pz = -0.5 * np.sum(z**2 + LOG_2PI, axis=2)
+        log_qz = -0.5 * np.sum((z - q[0]) ** 2 / np.exp(q[1]) + q[1] + LOG_2PI, axis=2)
+        return log_px + beta * (log_pz - log_qz)
+
+    z_held, log_px_held, *q = parts(held)
+    z, log_px, *_ = parts(vector)
+    lw = log_w(z, log_px, q)
+    if estimator == "stl":
+        value = -np.mean(np.log(np.mean(np.exp(lw), axis=0)))
+    else:  # dreg: the encoder's part with the decoder held, the decoder's with the draws held
+        wt = np.exp(log_w(z_held, log_px_held, q))
+        wt /= wt.sum(axis=0)
+        decoder = np.concatenate([np.full(model.params.values[name].size,
+                                          not name.startswith(("mu_head", "logvar_head",
+                                                               "encoder")))
+                                  for name in model.params.names])
+        encoder_z, _, *_ = parts(np.where(decoder, held, vector))
+        _, encoder_log_px, *_ = parts(np.where(decoder, held, vector))
+        encoder_part = np.sum(wt**2 * log_w(encoder_z, encoder_log_px, q), axis=0)
+        model.params.vector[...] = np.where(decoder, vector, held)
+        labels = None if y is None else np.tile(y, len(eps))
+        decoder_log_px = -model.nll.forward(model._decode(z_held.reshape(-1, 3), labels),
+                                            np.tile(x, (len(eps), 1))).reshape(len(eps), -1)
+        value = -np.mean(encoder_part + np.sum(wt * decoder_log_px, axis=0))
+    model.params.vector[...] = vector
+    return float(value)
+
+
+@pytest.mark.parametrize("estimator", ["stl", "dreg"])
+@pytest.mark.parametrize("options", [{"likelihood": "gaussian"}, {"n_classes": 2},
+                                     {"activation": "tanh"}])
+def test_stl_and_dreg_are_the_gradients_of_their_surrogates_for_every_model(estimator, options,
+                                                                            rng):
+    model = iwae_model(3, estimator, 0.7, **options)
+    x, eps = rng.random((5, 9)), rng.standard_normal((3, 5, 3))
+    y = rng.integers(0, 2, 5) if options.get("n_classes") else None
+    _, grads = model.loss_and_grads(x, eps, y=y)
+    held = model.params.vector.copy()
+    f = lambda: surrogate(model, held, x, eps, y, estimator)  # noqa: E731
+    floor = resolvable_floor(f())
+    for name, value in model.named_parameters():
+        row = compare(name, grads[name], numerical_gradient(f, value), floor=floor)
+        assert row.passed and row.worst_error < 1e-6, (name, row.worst_error)
+
+
+@pytest.mark.parametrize("options", [{"likelihood": "gaussian"}, {"n_classes": 2},
+                                     {"gaussian_std": "learned-per-dim", "likelihood": "gaussian"},
+                                     {"activation": "tanh"}, {"hidden_dims": ()}])
+def test_the_bounds_own_gradient_matches_central_differences(options, rng):
+    options = {"hidden_dims": (7,), **options}
+    model = VAE(9, latent_dim=3, dtype=np.float64, random_state=1, objective="iwae", k=4,
+                **options)
+    x, eps = rng.random((5, 9)), rng.standard_normal((4, 5, 3))
+    y = {"y": rng.integers(0, 2, 5)} if options.get("n_classes") else {}
+    rows = check_model(model, x, eps, **y)
+    assert all(r.passed for r in rows) and max(r.worst_error for r in rows) < 1e-6, rows
+
+
+def test_with_one_draw_the_monte_carlo_elbo_is_the_iwae_bound_and_the_elbo_but_its_kl(rng):
+    x, eps = rng.random((6, 9)), rng.standard_normal((1, 6, 3))
+    iwae = iwae_model(1)
+    mc = VAE(**{**iwae.config(), "objective": "elbo", "kl": "monte-carlo"}, random_state=0)
+    mc.params.vector[...] = iwae.params.vector
+    analytic = VAE(**{**iwae.config(), "objective": "elbo", "kl": "analytic"}, random_state=0)
+    analytic.params.vector[...] = iwae.params.vector
+    loss, grads = iwae.loss_and_grads(x, eps)
+    mc_loss, mc_grads = mc.loss_and_grads(x, eps)
+    assert loss == mc_loss and all(np.array_equal(grads[n], mc_grads[n]) for n in grads)
+    parts = analytic.loss(x, eps[0])
+    mu, logvar = analytic.encode(x)
+    z = mu + np.exp(logvar / 2) * eps[0]
+    one_sample_kl = np.mean(0.5 * np.sum(z**2 - eps[0] ** 2 - logvar, axis=1))
+    assert loss == pytest.approx(parts.reconstruction + one_sample_kl, rel=1e-13)
+    assert mc.loss(x, eps).kl == pytest.approx(parts.kl, rel=1e-13)  # the KL reported: exact
+    # dreg with one draw is stl: the squared weight of the only draw is 1
+    stl, dreg = iwae_model(1, "stl"), iwae_model(1, "dreg")
+    a, b = stl.loss_and_grads(x, eps)[1], dreg.loss_and_grads(x, eps)[1]
+    assert all(np.array_equal(a[n], b[n]) for n in a)
+
+
+def test_the_bound_is_finite_at_extreme_weights_and_float32_stays_float32(rng):
+    model = iwae_model(5, "dreg")
+    x, eps = rng.random((4, 9)), rng.standard_normal((5, 4, 3))
+    eps[0] = 60.0  # draw 0's log w thousands of nats below the others: its weight is 0
+    loss, grads = model.loss_and_grads(x, eps)
+    assert np.isfinite(loss) and all(np.isfinite(g).all() for g in grads.values())
+    small = VAE(9, (7,), 3, random_state=0, objective="iwae", k=5, gradient="stl")
+    parts = small.forward_backward(small.check_input(x), small.draw_eps(4))
+    assert small.draw_eps(4).shape == (5, 4, 3) and small.params.grad.dtype == np.float32
+    assert all(isinstance(v, float) and np.isfinite(v) for v in parts)
+
+
+def test_the_encoder_runs_once_per_image_whatever_k(rng):
+    model = VAE(9, (7,), 3, random_state=0, objective="iwae", k=6)
+    shapes = []
+    forward = model.encoder.forward
+    model.encoder.forward = lambda a: shapes.append(a.shape) or forward(a)
+    model.loss(rng.random((4, 9)))
+    assert shapes == [(4, 9)]
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"objective": "iwae", "kl": "analytic"}, "monte-carlo"),
+    ({"k": 5}, "objective='iwae'"),
+    ({"gradient": "stl"}, "kl='monte-carlo'"),
+    ({"objective": "iwae", "k": 0}, "draws per image"),
+    ({"objective": "iwae", "k": 2.0}, "draws per image"),
+    ({"objective": "vi"}, "objective must be"),
+    ({"objective": "iwae", "gradient": "score"}, "gradient must be"),
+    ({"objective": "iwae", "free_bits": 1.0}, "free bits"),
+])
+def test_combinations_without_a_meaning_are_refused(options, message):
+    with pytest.raises(ValueError, match=message):
+        VAE(9, (7,), 3, **options)
+    with pytest.raises(ValueError, match="plain npvae.VAE"):
+        TCVAE(9, (7,), 3, dataset_size=10, objective="iwae", k=2)
+
+
+def test_eps_of_the_wrong_shape_is_refused_with_the_shape_wanted(rng):
+    model = iwae_model(3)
+    with pytest.raises(ValueError, match=r"\(k, n_samples, latent_dim\) = \(3, 4, 3\)"):
+        model.loss(rng.random((4, 9)), rng.standard_normal((4, 3)))
+    rec, kl = model.per_example_loss(rng.random((4, 9)), rng.standard_normal((4, 3)))
+    assert rec.shape == kl.shape == (4,)  # the ELBO of each image: one draw, as for any VAE
