@@ -53,6 +53,8 @@ class LayerExercise:
     advice: str = ""  # printed when the forward values are wrong
     slips: tuple = ()  # ((what, (params, x, dy) -> (y, dx)), ...): classic mistakes, named
     #                    under a failed row only when the answer's numbers match one exactly
+    input_gradient: object = None  # (params, x0, dy) -> f(x): what dL/dx is the gradient of
+    #                    at x0 (default: sum(forward(x) * dy), the answer's own forward)
 
 
 def shapes_of(exercise, shape):
@@ -65,13 +67,15 @@ def randomize(layer, param_shapes, rng):
         layer.params[key][...] = rng.standard_normal(shape)
 
 
-def current_params(layer, param_shapes):
-    return {key: np.array(layer.params[key], dtype=float) for key, _ in param_shapes}
+def current_params(layer, param_shapes, sizes=()):
+    """The layer's parameters as float copies, and "sizes": its constructor's arguments."""
+    params = {key: np.array(layer.params[key], dtype=float) for key, _ in param_shapes}
+    return {**params, "sizes": sizes}
 
 
-def pass_verdicts(exercise, student, layer, keys, x, dy, label):
+def pass_verdicts(exercise, student, layer, keys, x, dy, label, sizes=()):
     """forward(x) then backward(dy) against the formulas; "" or what differs."""
-    params = current_params(layer, [(key, None) for key in keys])
+    params = current_params(layer, [(key, None) for key in keys], sizes)
     y = attempt(student, f"forward on {label}", layer.forward, x)
     problem = differs(y, exercise.values(params, x))
     if problem:
@@ -109,7 +113,8 @@ def training_loop_verdicts(exercise, student, layer, shape, second, rng):
                                              exercise.draw(rng, rows, widths.width_in)))
         x = exercise.draw(rng, rows, widths.width_in)
         dy = rng.standard_normal((rows, widths.width_out))
-        y, dx, problem = pass_verdicts(exercise, student, layer, keys, x, dy, label)
+        y, dx, problem = pass_verdicts(exercise, student, layer, keys, x, dy, label,
+                                       widths.sizes)
         keep("forward's result", y)
         keep("backward's result", dx)
         return problem
@@ -161,7 +166,7 @@ def other_shape_verdicts(exercise, student, shape, rng):
     x = np.asfortranarray(exercise.draw(rng, shape.rows, shape.width_in))  # column-major
     dy = np.asfortranarray(rng.standard_normal((shape.rows, shape.width_out)))
     _, _, problem = pass_verdicts(exercise, student, layer, [key for key, _ in param_shapes],
-                                  x, dy, f"{shape.rows} rows")
+                                  x, dy, f"{shape.rows} rows", shape.sizes)
     return [Verdict(what, not problem, problem + ("\nare a size, the batch size or a shape "
                                                   "written into the code?" if problem else ""))]
 
@@ -177,7 +182,7 @@ def check_layer_exercise(exercise, student, rng):
     randomize(layer, param_shapes, rng)  # random values, so that a wrong gradient shows
     keys = [key for key, _ in param_shapes]
     x = exercise.draw(rng, shape.rows, shape.width_in)
-    params = current_params(layer, param_shapes)
+    params = current_params(layer, param_shapes, shape.sizes)
     given = x.copy()
     y = student.call("forward", layer.forward, given)
     out_shape = (shape.rows, shape.width_out)
@@ -250,7 +255,13 @@ def check_layer_exercise(exercise, student, rng):
     verdicts += parameter_verdicts(f, {key: layer.params[key] for key in keys}, grads,
                                    getattr(layer, "grads", {}), factors, floor)
     if returned:
-        numerical = numerical_gradient(f, x)
+        of = "by finite differences"
+        if exercise.input_gradient is None:
+            numerical = numerical_gradient(f, x)
+        else:  # an estimator: the gradient of a surrogate, not of the forward pass
+            surrogate, moving = exercise.input_gradient(params, x, dy), x.copy()
+            numerical = numerical_gradient(lambda: surrogate(moving), moving)
+            of += " of the estimator's surrogate"
         k = shape.width_in // 2
         halves = (("mu", slice(0, k)), ("logvar", slice(k, None)))
         for part, columns in halves if exercise.halves else ((name, slice(None)),):
@@ -258,8 +269,8 @@ def check_layer_exercise(exercise, student, rng):
                           factors=factors)
             if not row.passed and slip(exercise, params, x, dy, dx, 1):
                 row.note = slip(exercise, params, x, dy, dx, 1)
-            verdicts.append(gradient_verdict(
-                row, f"gradient of {part} {dx[:, columns].shape} by finite differences", dx))
+            verdicts.append(gradient_verdict(row, f"gradient of {part} {dx[:, columns].shape} {of}",
+                                             dx))
     right_so_far = all(v.passed for v in verdicts)
     later = []
     try:

@@ -7,6 +7,7 @@ import numpy as np
 from .adam_exercise import check_adam
 from .exercise_models import check_difference, check_vae
 from .exercises import check_layer_exercise
+from .iwae_exercises import IWAE_LAYERS
 from .layer_exercises import LAYERS
 from .verdicts import Verdict, format_verdicts
 
@@ -15,7 +16,8 @@ MODELS = {"difference": ("Exercise 0: the centred difference", check_difference)
           "vae": ("Exercise 7: the whole VAE", check_vae)}
 
 EXERCISES = ("difference", "dense", "relu", "tanh", "kl", "reparameterization", "bernoulli",
-             "adam", "vae")
+             "adam", "vae", "iwae", "stl", "dreg")
+LAYERS = {**LAYERS, **IWAE_LAYERS}  # exercises 1 to 5, 9 and 10: an answer is a layer
 
 
 def judge(name, student, random_state=0):

@@ -160,3 +160,60 @@ class MyVAE:
         self.enc.backward(self.relu1.backward(dh))
         self.grads = {f"{n}.{k}": layer.grads[k] for n, layer in self.layers.items()
                       for k in ("W", "b")}
+
+
+class MyIWAE:
+    """Exercise 9: the bound of the linear Gaussian model with K draws, and its gradient."""
+
+    def __init__(self, K, L):
+        self.K = K
+        self.params = {"W": np.random.default_rng(0).standard_normal((L, L))}
+        self.grads = {"W": np.zeros((L, L))}
+
+    def forward(self, h):
+        n, L = len(h), h.shape[1] // 2
+        self.mu, self.logvar = h[:, :L], h[:, L:]
+        self.x = np.random.default_rng(1).standard_normal((n, L))
+        self.eps = np.random.default_rng(0).standard_normal((self.K, n, L))
+        self.std = np.exp(self.logvar / 2)
+        self.z = self.mu + self.std * self.eps  # (K, N, L)
+        self.r = self.x - self.z @ self.params["W"]
+        log_w = (-0.5 * np.sum(self.r**2, axis=2) - 0.5 * np.sum(self.z**2, axis=2)
+                 + 0.5 * np.sum(self.eps**2 + self.logvar, axis=2) - L / 2 * np.log(2 * np.pi))
+        top = log_w.max(axis=0)
+        w = np.exp(log_w - top)
+        self.wt = w / w.sum(axis=0)  # (K, N)
+        return (top + np.log(w.mean(axis=0)))[:, None]
+
+    def path(self):
+        """d log w_k / dz along the draw, and the weights each estimator puts on it."""
+        return self.r @ self.params["W"].T - self.z, self.wt[..., None]
+
+    def backward(self, dy):
+        g, wt = self.path()
+        dmu = np.sum(wt * g, axis=0)
+        dlogvar = np.sum(wt * (g * self.eps * self.std / 2 + 0.5), axis=0)
+        self.write_dW(dy)
+        return np.hstack([dy * dmu, dy * dlogvar])
+
+    def write_dW(self, dy):
+        self.grads["W"] = np.einsum("kn,kni,knj->ij", self.wt * dy[:, 0], self.z, self.r)
+
+
+class MySTL(MyIWAE):
+    """Exercise 10: sticking the landing."""
+    squared = False
+
+    def backward(self, dy):
+        g, wt = self.path()
+        s = g + self.eps / self.std  # log q's slope in z stays; its score is dropped
+        weight = wt**2 if self.squared else wt
+        dmu = np.sum(weight * s, axis=0)
+        dlogvar = np.sum(weight * s * self.eps * self.std / 2, axis=0)
+        self.write_dW(dy)
+        return np.hstack([dy * dmu, dy * dlogvar])
+
+
+class MyDReG(MySTL):
+    """Exercise 10: DReG, the squared weights."""
+    squared = True

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from right import (MyAdam, MyBernoulliNLL, MyDense, MyKL, MyReLU, MyReparameterization, MyTanh,
-                   MyVAE, numerical_gradient, rel_error)
+from right import (MyAdam, MyBernoulliNLL, MyDense, MyIWAE, MyKL, MyReLU, MyReparameterization,
+                   MySTL, MyTanh, MyVAE, numerical_gradient, rel_error)
 
 
 def forward_difference(f, x, h=1e-5):  # one-sided: error of order h
@@ -263,6 +263,77 @@ class VAENoFanIn(MyVAE):
         self.enc.backward(self.relu1.backward(self.mu_head.backward(dmu)))  # logvar's path lost
         self.grads = {f"{n}.{k}": layer.grads[k] for n, layer in self.layers.items()
                       for k in ("W", "b")}
+
+
+class IWAENoShift(MyIWAE):  # exp(log w) without the largest subtracted: 0 / 0 when all underflow
+    def forward(self, h):
+        super().forward(h)
+        L = h.shape[1] // 2
+        log_w = (-0.5 * np.sum(self.r**2, axis=2) - 0.5 * np.sum(self.z**2, axis=2)
+                 + 0.5 * np.sum(self.eps**2 + self.logvar, axis=2) - L / 2 * np.log(2 * np.pi))
+        w = np.exp(log_w)
+        self.wt = w / w.sum(axis=0)
+        return np.log(w.mean(axis=0))[:, None]
+
+
+class IWAEDrawsSecond(MyIWAE):  # eps drawn (N, K, L), the axes swapped
+    def forward(self, h):
+        n, L = len(h), h.shape[1] // 2
+        self.mu, self.logvar = h[:, :L], h[:, L:]
+        self.x = np.random.default_rng(1).standard_normal((n, L))
+        eps = np.random.default_rng(0).standard_normal((n, self.K, L))
+        self.eps = eps.transpose(1, 0, 2)  # (K, N, L) now, but not the numbers asked for
+        self.std = np.exp(self.logvar / 2)
+        self.z = self.mu + self.std * self.eps
+        self.r = self.x - self.z @ self.params["W"]
+        log_w = (-0.5 * np.sum(self.r**2, axis=2) - 0.5 * np.sum(self.z**2, axis=2)
+                 + 0.5 * np.sum(self.eps**2 + self.logvar, axis=2) - L / 2 * np.log(2 * np.pi))
+        top = log_w.max(axis=0)
+        w = np.exp(log_w - top)
+        self.wt = w / w.sum(axis=0)
+        return (top + np.log(w.mean(axis=0)))[:, None]
+
+
+class IWAEMeanLogW(MyIWAE):  # the K-draw ELBO
+    def forward(self, h):
+        super().forward(h)
+        L = h.shape[1] // 2
+        log_w = (-0.5 * np.sum(self.r**2, axis=2) - 0.5 * np.sum(self.z**2, axis=2)
+                 + 0.5 * np.sum(self.eps**2 + self.logvar, axis=2) - L / 2 * np.log(2 * np.pi))
+        return log_w.mean(axis=0)[:, None]
+
+
+class IWAEUniformWeights(MyIWAE):  # each draw's gradient weighted 1/K
+    def path(self):
+        g, wt = super().path()
+        return g, np.full_like(wt, 1 / self.K)
+
+
+class STLKeepsScore(MyIWAE):  # the bound's own gradient handed in as STL's
+    pass
+
+
+class STLDropsSlope(MySTL):  # log q held whole: its slope in z dropped too
+    def backward(self, dy):
+        eps, self.eps = self.eps, self.eps.copy()
+        std = self.std
+        self.std = np.full_like(std, np.inf)  # eps / std = 0
+        try:
+            g, wt = self.path()
+            dmu = np.sum(wt * g, axis=0)
+            dlogvar = np.sum(wt * g * eps * std / 2, axis=0)
+            self.write_dW(dy)
+            return np.hstack([dy * dmu, dy * dlogvar])
+        finally:
+            self.eps, self.std = eps, std
+
+
+class DReGNotSquared(MySTL):  # that is STL
+    pass
+
+
+class DReGWithIWAEGradient(MyIWAE):  # the bound's gradient
+    pass
 
 
 def rel_error_without_floor(a, n):

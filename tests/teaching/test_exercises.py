@@ -14,7 +14,8 @@ ANSWERS = Path(__file__).parent.parent / "answers"
 
 RIGHT = {"difference": "numerical_gradient", "dense": "MyDense", "relu": "MyReLU",
          "tanh": "MyTanh", "kl": "MyKL", "reparameterization": "MyReparameterization",
-         "bernoulli": "MyBernoulliNLL", "adam": "MyAdam", "vae": "MyVAE"}
+         "bernoulli": "MyBernoulliNLL", "adam": "MyAdam", "vae": "MyVAE", "iwae": "MyIWAE",
+         "stl": "MySTL", "dreg": "MyDReG"}
 
 WRONG = [  # (exercise, answer in answers/wrong.py, a fragment of the reason printed)
     ("difference", "forward_difference", "a one-sided difference"),
@@ -47,6 +48,14 @@ WRONG = [  # (exercise, answer in answers/wrong.py, a fragment of the reason pri
     ("vae", "VAENoReparamPathIntoLogvar", "gradient of logvar_head.W"),
     ("vae", "VAENoFanIn", "gradient of encoder.0.W"),
     ("vae", "VAENoKLPath", "the KL's own gradient into mu and logvar is missing"),
+    ("iwae", "IWAENoShift", "subtract the largest log w_k before exp"),
+    ("iwae", "IWAEDrawsSecond", "the draws come first, (K, N, L)"),
+    ("iwae", "IWAEMeanLogW", "the K-draw ELBO"),
+    ("iwae", "IWAEUniformWeights", "each is weighted by its normalised weight"),
+    ("stl", "STLKeepsScore", "the bound's own gradient (exercise 9)"),
+    ("stl", "STLDropsSlope", "gradient of mu (7, 3) by finite differences of the estimator's"),
+    ("dreg", "DReGNotSquared", "DReG squares them"),
+    ("dreg", "DReGWithIWAEGradient", "the bound's own gradient (exercise 9)"),
 ]
 
 
