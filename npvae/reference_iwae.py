@@ -151,7 +151,7 @@ def surrogate(params, x, eps, estimator, held, beta=1.0):
     if estimator == "stl":
         log_w = log_weights(params, x, eps, fixed, beta)
         top = log_w.max(axis=0)
-        return float(-np.mean(top + np.log(np.exp(log_w - top).sum(axis=0))))
+        return float(-np.mean(top + np.log(np.exp(log_w - top).sum(axis=0)) - math.log(len(eps))))
     wt = fixed["wt"]  # (K, N), held
     decoder = set(name for name in params if name.startswith("decoder."))
     moving_encoder = {name: (held if name in decoder else params)[name] for name in params}

@@ -25,7 +25,10 @@ The disentangling models' steps: a beta-TCVAE step (MSS) and a FactorVAE step (i
 discriminator, 2 x 256) against a plain VAE step of the same 784-400-400-20 model at batch 128,
 each timed as `fit` runs it (engine, Adam, the discriminator's own step) over --steps batches,
 alternating in each run; the table gives the median ratio. With --paper-discriminator, once, a
-FactorVAE with Kim & Mnih's 6 x 1000 discriminator too.
+FactorVAE with Kim & Mnih's 6 x 1000 discriminator too. And the IWAE objective's steps with K =
+5 and 50 draws per image (DReG's gradient; K = 50 over a tenth of the batches) against the
+same plain VAE step, beside their budget: the encoder once per image and the decoder K times,
+(1 + K) / 2 one-sample steps for this model, whose encoder and decoder cost the same.
 """
 
 import argparse
@@ -146,11 +149,15 @@ def torch_epoch(X, seed):
 
 def disentangling_step(X, kind, steps, seed):
     """Seconds per training step (batch 128, fit's engine and Adam) of a model of SIZES: "vae",
-    "tcvae" (MSS), "factorvae" (default discriminator) or "factorvae-paper" (6 x 1000)."""
+    "tcvae" (MSS), "factorvae" (default discriminator), "factorvae-paper" (6 x 1000), or
+    "iwae-K" (the IWAE bound with K draws, DReG)."""
     D, H1, H2, K = SIZES
     X = X[:steps * 128]
     if kind == "vae":
         model = VAE(D, (H1, H2), K, random_state=seed)
+    elif kind.startswith("iwae-"):
+        model = VAE(D, (H1, H2), K, random_state=seed, objective="iwae",
+                    k=int(kind.split("-")[1]), gradient="dreg")
     elif kind == "tcvae":
         model = TCVAE(D, (H1, H2), K, dataset_size=len(X), random_state=seed)
     else:
@@ -199,7 +206,8 @@ def main():
     times = {"npvae float32": [], "npvae float64": [], "PyTorch float32": [],
              "npvae float32, no Adam step": [], "GEMM floor": [], "GEMM floor, PyTorch": [],
              "reference engine": []}
-    steps = {"vae": [], "tcvae": [], "factorvae": [], "factorvae-paper": []}
+    steps = {"vae": [], "tcvae": [], "factorvae": [], "factorvae-paper": [], "iwae-5": [],
+             "iwae-50": []}
     with threadpool_limits(args.threads):
         for run in range(args.runs):
             times["GEMM floor"].append(gemm_floor(len(X)))
@@ -213,8 +221,10 @@ def main():
             if args.reference_engine and run == 0:
                 reference = npvae_epoch(X, np.float32, run, engine="reference")[0]
                 times["reference engine"].append(reference)
-            for kind in ("vae", "tcvae", "factorvae"):
+            for kind in ("vae", "tcvae", "factorvae", "iwae-5"):
                 steps[kind].append(disentangling_step(X, kind, args.steps, run))
+            steps["iwae-50"].append(disentangling_step(X, "iwae-50", max(1, args.steps // 10),
+                                                       run))
             if args.paper_discriminator and run == 0:
                 steps["factorvae-paper"].append(disentangling_step(X, "factorvae-paper",
                                                                    args.steps, run))
@@ -269,6 +279,11 @@ def main():
             print(f"  {name:<22} {statistics.median(steps[kind]) * 1e3:7.2f} ms  "
                   f"{name.split(',')[0]} / VAE = {statistics.median(ratios):.2f}")
     print(f"  {'plain VAE':<22} {statistics.median(steps['vae']) * 1e3:7.2f} ms")
+    for k in (5, 50):
+        ratios = [t / v for t, v in zip(steps[f"iwae-{k}"], steps["vae"])]
+        print(f"  {f'IWAE, K = {k}, DReG':<22} {statistics.median(steps[f'iwae-{k}']) * 1e3:7.2f} "
+              f"ms  IWAE K={k} / VAE = {statistics.median(ratios):.2f} (budget (1 + K) / 2 = "
+              f"{(1 + k) / 2:.1f})")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,8 @@ def test_the_benchmark_runs_through_on_a_few_examples():
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     for row in ("npvae / floor", "float64 / float32", "no Adam / floor", "reference / npvae",
-                "beta-TCVAE (MSS) / VAE", "FactorVAE / VAE", "peak NumPy memory"):
+                "beta-TCVAE (MSS) / VAE", "FactorVAE / VAE", "IWAE K=5 / VAE", "IWAE K=50 / VAE",
+                "peak NumPy memory"):
         assert row in result.stdout, result.stdout
 
 
@@ -91,3 +92,18 @@ def test_the_mss_weights_script_shows_the_common_codes_row_that_does_not_sum_to_
     assert result.returncode == 0, result.stderr
     sums = [line.split("sum ")[1] for line in result.stdout.splitlines() if "sum " in line]
     assert sums == ["1.0000"] * 5 + ["1.0000"] * 3 + ["1.0500", "1.0000"]
+
+
+def test_the_iwae_study_measures_every_estimator_and_model(tmp_path):
+    """A short run on the shipped MNIST test set: every row measured, the figure drawn."""
+    result = subprocess.run(
+        [sys.executable, str(SCRIPTS / "iwae_study.py"), "--out", str(tmp_path), "--ks", "1", "3",
+         "--snr-epochs", "1", "--repeats", "4", "--batch", "8", "--epochs", "1", "--nll-k", "5",
+         "--nll-n", "20"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    results = json.loads((tmp_path / "results.json").read_text())["MNIST (shipped test set)"]
+    assert set(results["snr"]) == {"1", "3"}
+    snr = results["snr"]["1"]
+    assert snr["stl"] == snr["dreg"]  # one estimator with one draw, fed the same noise
+    assert set(results["trained"]) == {"ELBO", "IWAE k=1", "IWAE k=5", "IWAE k=5, dreg"}
+    assert (tmp_path / "snr.png").stat().st_size > 1000

@@ -54,11 +54,8 @@ def bound(model, x, eps, beta, y=None):
     out = model._decode(z.reshape(K * N, L), labels)  # (K N, D)
     nll = model.nll.forward(out, stacked).reshape(K, N)  # -log p(x | z_k)
     log_prior_ratio = 0.5 * (np.sum(eps * eps - z * z, axis=2) + logvar.sum(axis=1))  # (K, N)
-    log_w = beta * log_prior_ratio - nll
-    top = log_w.max(axis=0)  # (N,): subtracted before exp, so that no exp overflows
-    w = np.exp(log_w - top)
-    total = w.sum(axis=0)
-    return {"bound": top + np.log(total) - math.log(K), "wt": w / total, "nll": nll,
+    wt, log_total = softmax_and_normaliser(beta * log_prior_ratio - nll)
+    return {"bound": log_total - math.log(K), "wt": wt, "nll": nll,
             "mu": mu, "logvar": logvar, "logvar_raw": logvar_raw, "std": std, "z": z}
 
 
@@ -136,3 +133,58 @@ def check_objective(objective, k, kl, gradient, couples_rows=False, free_bits=0.
                          f"without free bits; got {'a TCVAE or FactorVAE' if couples_rows else ''}"
                          f"{'free_bits' if free_bits else ''}")
     return objective, int(k), kl, gradient
+
+
+def surrogate(model, x, eps, held, y=None):
+    """The loss that ``model.gradient``'s estimate is the exact gradient of, with the model's
+    parameters now at ``model.params.vector`` and its held quantities taken at ``held`` (P,),
+    the parameters where the gradient was computed: for checking the estimators against
+    central differences (``npvae gradcheck``), as ``reference_iwae.surrogate`` does for the
+    reference's model. "reparam": the loss. "stl": the loss with log q's parameters held.
+    "dreg": -1/N sum_n [sum_k wt_k^2 log w_k (the weights, log q's parameters and the decoder
+    held) + sum_k wt_k log p(x | z_k) (the draws held)]. x, eps, y checked."""
+    beta = model.beta
+    if model.gradient == "reparam":
+        return -float(bound(model, x, eps, beta, y)["bound"].mean())
+    K, N, L = eps.shape
+    moving = model.params.vector.copy()
+    labels = None if y is None else np.tile(y, K)
+    stacked = np.broadcast_to(x, (K, *x.shape)).reshape(K * N, -1)
+
+    def nll_at(vector, z=None):  # -log p(x | z_k) (K, N), the draws z (K, N, L), q's (mu, logvar)
+        model.params.vector[...] = vector
+        mu, logvar, _ = model._encode(x, y)
+        z = mu + np.exp(logvar / 2) * eps if z is None else z
+        nll = model.nll.forward(model._decode(z.reshape(K * N, L), labels), stacked)
+        return nll.reshape(K, N), z, (mu.copy(), logvar.copy())
+
+    def log_w(nll, z, q):  # log q at the held (mu, logvar) q
+        log_prior_ratio = 0.5 * np.sum((z - q[0]) ** 2 / np.exp(q[1]) + q[1] - z * z, axis=2)
+        return beta * log_prior_ratio - nll
+
+    try:
+        nll0, z0, q0 = nll_at(held)
+        if model.gradient == "stl":
+            lw = log_w(*nll_at(moving)[:2], q0)
+            top = lw.max(axis=0)
+            return -float(np.mean(top + np.log(np.mean(np.exp(lw - top), axis=0))))
+        wt = softmax_and_normaliser(log_w(nll0, z0, q0))[0]
+        decoder = np.concatenate([np.full(model.params.values[name].size,
+                                          not name.startswith(("encoder", "mu_head",
+                                                               "logvar_head")))
+                                  for name in model.params.names])
+        encoder_part = np.sum(wt**2 * log_w(*nll_at(np.where(decoder, held, moving))[:2], q0),
+                              axis=0)
+        decoder_part = -np.sum(wt * nll_at(np.where(decoder, moving, held), z0)[0], axis=0)
+        return -float(np.mean(encoder_part + decoder_part))
+    finally:
+        model.params.vector[...] = moving
+
+
+def softmax_and_normaliser(log_w):
+    """wt = softmax over the draws (K, N), and log sum_k w_k (N,), the largest log w
+    subtracted before exp."""
+    top = log_w.max(axis=0)
+    w = np.exp(log_w - top)
+    total = w.sum(axis=0)
+    return w / total, top + np.log(total)

@@ -6,11 +6,8 @@ import numpy as np
 import pytest
 
 from npvae import VAE, TCVAE, reference_iwae
-from npvae.models.importance import ESTIMATORS
+from npvae.models.importance import ESTIMATORS, surrogate
 from npvae.teaching.gradcheck import check_model, compare, numerical_gradient, resolvable_floor
-
-LOG_2PI = np.log(2 * np.pi)
-
 
 def iwae_model(k=3, estimator="reparam", beta=1.0, **options):
     model = VAE(9, (7,), 3, dtype=np.float64, random_state=1, objective="iwae", k=k,
@@ -35,49 +32,6 @@ def test_the_engine_gives_the_references_loss_and_gradients(estimator, k, beta, 
                                    atol=1e-13 * np.abs(ref_grads[name]).max(), err_msg=name)
 
 
-def surrogate(model, held, x, eps, y, estimator):
-    """The loss ``estimator``'s gradient is the exact gradient of, at the model's parameters
-    equal to ``held`` (reference_iwae.surrogate, for any likelihood and labels)."""
-    beta, vector = model.beta, model.params.vector.copy()
-
-    def parts(params):  # z (K, N, L), log p(x | z) (K, N), mu, logvar at params
-        model.params.vector[...] = params
-        mu, logvar, _ = model._encode(x, y)
-        z = mu + np.exp(logvar / 2) * eps
-        labels = None if y is None else np.tile(y, len(eps))
-        stacked = np.tile(x, (len(eps), 1))
-        log_px = -model.nll.forward(model._decode(z.reshape(-1, 3), labels), stacked)
-        return z, log_px.reshape(len(eps), -1), mu, logvar
-
-    def log_w(z, log_px, q):  # log q from the held (mu, logvar) q
-        log_pz = -0.5 * np.sum(z**2 + LOG_2PI, axis=2)
-        log_qz = -0.5 * np.sum((z - q[0]) ** 2 / np.exp(q[1]) + q[1] + LOG_2PI, axis=2)
-        return log_px + beta * (log_pz - log_qz)
-
-    z_held, log_px_held, *q = parts(held)
-    z, log_px, *_ = parts(vector)
-    lw = log_w(z, log_px, q)
-    if estimator == "stl":
-        value = -np.mean(np.log(np.mean(np.exp(lw), axis=0)))
-    else:  # dreg: the encoder's part with the decoder held, the decoder's with the draws held
-        wt = np.exp(log_w(z_held, log_px_held, q))
-        wt /= wt.sum(axis=0)
-        decoder = np.concatenate([np.full(model.params.values[name].size,
-                                          not name.startswith(("mu_head", "logvar_head",
-                                                               "encoder")))
-                                  for name in model.params.names])
-        encoder_z, _, *_ = parts(np.where(decoder, held, vector))
-        _, encoder_log_px, *_ = parts(np.where(decoder, held, vector))
-        encoder_part = np.sum(wt**2 * log_w(encoder_z, encoder_log_px, q), axis=0)
-        model.params.vector[...] = np.where(decoder, vector, held)
-        labels = None if y is None else np.tile(y, len(eps))
-        decoder_log_px = -model.nll.forward(model._decode(z_held.reshape(-1, 3), labels),
-                                            np.tile(x, (len(eps), 1))).reshape(len(eps), -1)
-        value = -np.mean(encoder_part + np.sum(wt * decoder_log_px, axis=0))
-    model.params.vector[...] = vector
-    return float(value)
-
-
 @pytest.mark.parametrize("estimator", ["stl", "dreg"])
 @pytest.mark.parametrize("options", [{"likelihood": "gaussian"}, {"n_classes": 2},
                                      {"activation": "tanh"}])
@@ -88,7 +42,7 @@ def test_stl_and_dreg_are_the_gradients_of_their_surrogates_for_every_model(esti
     y = rng.integers(0, 2, 5) if options.get("n_classes") else None
     _, grads = model.loss_and_grads(x, eps, y=y)
     held = model.params.vector.copy()
-    f = lambda: surrogate(model, held, x, eps, y, estimator)  # noqa: E731
+    f = lambda: surrogate(model, x, eps, held, y)  # noqa: E731
     floor = resolvable_floor(f())
     for name, value in model.named_parameters():
         row = compare(name, grads[name], numerical_gradient(f, value), floor=floor)
@@ -174,3 +128,18 @@ def test_eps_of_the_wrong_shape_is_refused_with_the_shape_wanted(rng):
         model.loss(rng.random((4, 9)), rng.standard_normal((4, 3)))
     rec, kl = model.per_example_loss(rng.random((4, 9)), rng.standard_normal((4, 3)))
     assert rec.shape == kl.shape == (4,)  # the ELBO of each image: one draw, as for any VAE
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_the_models_surrogate_is_the_references(estimator, rng):
+    model = iwae_model(3, estimator, 0.6)
+    x, eps = rng.random((5, 9)), rng.standard_normal((3, 5, 3))
+    held = model.params.vector.copy()
+    model.params.vector += 0.01 * rng.standard_normal(len(held))
+    moving = model.params.vector.copy()
+    model.params.vector[...] = held
+    reference_held = {n: v.copy() for n, v in model.params.values.items()}
+    model.params.vector[...] = moving
+    assert surrogate(model, x, eps, held) == pytest.approx(reference_iwae.surrogate(
+        model.params.values, x, eps, estimator, reference_held, 0.6), rel=1e-12)
+    assert np.array_equal(model.params.vector, moving)  # the model's parameters as they were
