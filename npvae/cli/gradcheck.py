@@ -39,10 +39,15 @@ the interface's rules and the exercise's lesson. Read npvae/reference.py first
   5  bernoulli           class MyBernoulliNLL(): the negative log-likelihood from logits
   6  adam                class MyAdam(params, lr, betas, eps): step() updates params in place
   7  vae                 class MyVAE(input_dim, hidden_dim, latent_dim, beta): the whole model
+  8  (no checker)        why reparameterize: python scripts/gradient_estimators.py
+  9  iwae                class MyIWAE(K, L): the importance-weighted bound of a linear Gaussian
+                         model with K draws, h = [mu, logvar] (N, 2L) -> (N, 1), and its gradient
+ 10  stl, dreg           class MySTL(K, L), class MyDReG(K, L): exercise 9's bound, with the
+                         gradients of sticking the landing and DReG
 
 Judge one:  npvae gradcheck --exercise NAME mine.py:CLASS   (0: right, 1: wrong, 2: no run)
 
-A layer (1 to 5): forward(x) returns y and keeps what backward needs; backward(dy) returns
+A layer (1 to 5, 9, 10): forward(x) returns y and keeps what backward needs; backward(dy) returns
 dL/dx, does not change dy, and overwrites dL/dparameter in self.grads[key] (never +=);
 self.params and self.grads are dicts of float64 arrays with the same keys (a layer without
 parameters may leave them out). Each call returns new arrays: the checker calls your code as

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .gradcheck import compare, numerical_gradient, resolvable_floor
-from .verdicts import (Verdict, Wrong, answer_gradients, attempt, build, differs, without_guesses,
-                       gradient_verdict, interface, parameter_verdicts, values_verdict)
+from .verdicts import (Verdict, Wrong, answer_gradients, attempt, build, differs, float32_advice,
+                       gradient_verdict, interface, parameter_verdicts, values_verdict,
+                       without_guesses)
 
 OTHER_ROWS = 4  # the batch size of a later call on the same layer, and of the second shape
 
@@ -79,18 +80,25 @@ def pass_verdicts(exercise, student, layer, keys, x, dy, label, sizes=()):
     y = attempt(student, f"forward on {label}", layer.forward, x)
     problem = differs(y, exercise.values(params, x))
     if problem:
-        return y, None, f"forward on {label}: {problem}"
+        return y, None, f"forward on {label}: {problem}{float32_note(y)}"
     dx = attempt(student, f"backward on {label}", layer.backward, dy)
     want_dx, want_grads = exercise.gradients(params, x, dy)
     problem = differs(dx, want_dx)
     if problem:
-        return y, dx, f"backward on {label}: dL/d{exercise.input_name} {problem}"
+        return y, dx, (f"backward on {label}: dL/d{exercise.input_name} {problem}"
+                       f"{float32_note(dx)}")
     grads = answer_gradients(layer, keys)
     for key in keys:
         problem = differs(grads[key], want_grads[key])
         if problem:
-            return y, dx, f"backward on {label}: grads[{key!r}] {problem}"
+            return y, dx, f"backward on {label}: grads[{key!r}] {problem}{float32_note(grads[key])}"
     return y, dx, ""
+
+
+def float32_note(array):
+    """". yours is float32: ..." for an answer computed in float32, else ""."""
+    advice = float32_advice(array)
+    return f". {advice}" if advice else ""
 
 
 def training_loop_verdicts(exercise, student, layer, shape, second, rng):

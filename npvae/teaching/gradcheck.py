@@ -100,6 +100,9 @@ def hint(analytic, numerical, factors=(), everywhere=None):
     if numerical == 0:
         return ""
     ratio = analytic / numerical
+    if abs(ratio - 1) < 1e-4:
+        return ("yours agrees to 5 or 6 digits only: float32 arithmetic somewhere (compute in "
+                "float64), or a function too curved for the step h")
     known = [(2.0, "twice the right value: a missing factor 1/2?"),
              (0.5, "half the right value: a factor 1/2 too many?"),
              (-1.0, "the right size with the wrong sign: a sign error?"), *factors]

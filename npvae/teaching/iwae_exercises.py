@@ -54,15 +54,16 @@ def softmax_and_bound(log_w):
     return w / w.sum(axis=0), top + np.log(w.sum(axis=0)) - math.log(len(log_w))
 
 
-def model(params, h, q=None, eps=None):
+def model(params, h, q=None, eps=None, std=None):
     """Everything at h = [mu | logvar] (N, 2L) and W = params["W"], for K = params["sizes"][0]:
     a dict of x, eps, z, r, std, log_w, wt, bound. ``q``: (mu, logvar) whose log q is used in
-    log w instead of h's own (the surrogates hold it); ``eps``: other noise (a slip's)."""
+    log w instead of h's own (the surrogates hold it); ``eps``, ``std``: other noise, another
+    standard deviation (a slip's)."""
     k, L = params["sizes"][0], h.shape[1] // 2
     mu, logvar = h[:, :L], h[:, L:]
     x = data(len(h), L)
     eps = noise(k, len(h), L) if eps is None else eps
-    std = np.exp(logvar / 2)
+    std = np.exp(logvar / 2) if std is None else std
     z = mu + std * eps  # (K, N, L)
     r = x - z @ params["W"]
     if q is None:
@@ -170,10 +171,14 @@ def lessons(exercise):
                                    "log N(x; 0, 2I) exactly", bound, exact,
                                    advice="log w_k = log p(x, z_k) - log q(z_k | x) is the same "
                                    "for every draw there")]
-        far = draw(rng, N, 2 * L)
-        far[:, :L] += np.where(np.arange(N * L).reshape(N, L) % 2, 40.0, -40.0)
-        verdicts.append(extreme_verdict(student, make, exercise, "mu 40 from the data (every "
-                                        "log w_k near -2,000)", far,
+        far = draw(rng, N, 2 * L)  # every other row far: its own largest log w_k, not the batch's
+        far[::2, :L] += np.where(np.arange(len(far[::2]) * L).reshape(-1, L) % 2, 40.0, -40.0)
+        verdicts.append(extreme_verdict(student, make, exercise, "mu 40 from the data in every "
+                                        "other row (their log w_k near -2,000)", far,
+                                        rng.standard_normal((L, L))))
+        wide = draw(rng, N, 2 * L)
+        wide[:, L:] = np.resize([-30.0, 30.0, -12.0, 12.0, 0.0, 20.0, -20.0], (N, L))
+        verdicts.append(extreme_verdict(student, make, exercise, "logvar from -30 to 30", wide,
                                         rng.standard_normal((L, L))))
         return verdicts
     return check
@@ -200,10 +205,24 @@ def value_slips():
 
     def no_log_k(params, h, dy):
         return values(params, h) + math.log(params["sizes"][0]), None
+    def variance_as_std(params, h, dy):
+        return model(params, h, std=np.exp(h[:, h.shape[1] // 2:]))["bound"][:, None], None
+
+    def log_2pi_kept(params, h, dy):
+        return values(params, h) - h.shape[1] // 2 / 2 * LOG_2PI, None
+
+    def minus_log_n(params, h, dy):
+        return values(params, h) + math.log(params["sizes"][0] / len(h)), None
     return (("computed with eps of shape (N, K, L): the draws come first, (K, N, L)", swapped),
             ("the mean of log w_k over the draws, the K-draw ELBO: the bound is the log of the "
              "mean of w_k", elbo),
-            ("log sum_k w_k: the bound is the log of the mean, minus log K", no_log_k))
+            ("log sum_k w_k: the bound is the log of the mean, minus log K", no_log_k),
+            ("computed with exp(logvar) as the standard deviation: it is exp(logvar / 2)",
+             variance_as_std),
+            ("the bound with log(2 pi) once too often: two of the three log densities' "
+             "L/2 log(2 pi) cancel (log p(z) and log q), one stays (log p(x | z))", log_2pi_kept),
+            ("minus log N, the batch size: the bound's mean is over the K draws, minus log K",
+             minus_log_n))
 
 
 def gradient_slips(estimator):
@@ -216,13 +235,40 @@ def gradient_slips(estimator):
     def named(other, what):
         return what, lambda params, h, dy: (None, gradients(other)(params, h, dy)[0])
 
+    def changed(what, dlogvar_change=0.0, slope=True, of_dy=True):
+        """This estimator's gradient with +dlogvar_change * sum_k weight_k added to dlogvar,
+        without log q's slope eps / std (slope=False), or for dy = 1 (of_dy=False)."""
+        def grads(params, h, dy):
+            m = model(params, h)
+            wt, eps, std = m["wt"], m["eps"], m["std"]
+            weight = (wt**2 if estimator == "dreg" else wt)[..., None]
+            g = m["r"] @ params["W"].T - m["z"]
+            if estimator == "iwae" or not slope:
+                s = g
+                half = 0.5 if estimator == "iwae" else 0.0
+            else:
+                s, half = g + eps / std, 0.0
+            dmu = np.sum(weight * s, axis=0)
+            dlogvar = np.sum(weight * (s * eps * std / 2 + half + dlogvar_change), axis=0)
+            d = dy if of_dy else np.ones_like(dy)
+            return None, np.hstack([d * dmu, d * dlogvar])
+        return what, grads
+
+    ignored = changed("the gradient for dy = 1: backward multiplies by dy = dL/dbound",
+                      of_dy=False)
     if estimator == "iwae":
         return (("the draws' gradients averaged (1/K each): each is weighted by its normalised "
                  "weight wt_k = w_k / sum_j w_j", averaged),
                 named("stl", "sticking the landing's gradient (exercise 10): the bound's own "
-                      "keeps log q's score, +1/2 on logvar and no eps / std"))
+                      "keeps log q's score, +1/2 on logvar and no eps / std"),
+                changed("without log q's +1/2 in dlogvar: log q = -1/2 sum (eps^2 + logvar) "
+                        "gives each logvar +1/2 in log w", dlogvar_change=-0.5), ignored)
     others = [named("iwae", "the bound's own gradient (exercise 9): the estimator drops log "
-                    "q's score term and keeps its slope in z, eps / std")]
+                    "q's score term and keeps its slope in z, eps / std"),
+              changed("without log q's slope in z: the estimator holds log q's parameters, "
+                      "not z, so s_k = g_k + eps_k / std", slope=False),
+              changed("with log q's score +1/2 on logvar kept: the estimator drops it",
+                      dlogvar_change=0.5), ignored]
     if estimator == "dreg":
         others += [named("stl", "sticking the landing's (weights wt_k): DReG squares them"),
                    ("the gradient with the weights differentiated too: DReG holds wt_k^2 as "

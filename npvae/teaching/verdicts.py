@@ -152,7 +152,9 @@ def differs(got, want, tol=1e-8, floor=None):
     if errors[worst] <= tol:  # False for NaN
         return ""
     at = f"at [{', '.join(map(str, worst))}]: " if worst else ""
-    return f"{at}yours {got[worst]:.10g}, expected {want[worst]:.10g}"
+    near = (" (equal to about 7 digits: float32 arithmetic somewhere? compute in float64)"
+            if errors[worst] < 1e-5 else "")
+    return f"{at}yours {got[worst]:.10g}, expected {want[worst]:.10g}{near}"
 
 
 def parameter_verdicts(f, params, grads, answer_grads, factors, floor):

@@ -294,6 +294,25 @@ class IWAEDrawsSecond(MyIWAE):  # eps drawn (N, K, L), the axes swapped
         return (top + np.log(w.mean(axis=0)))[:, None]
 
 
+class IWAEBatchMax(MyIWAE):  # shifted by the batch's largest log w, not each row's
+    def forward(self, h):
+        super().forward(h)
+        L = h.shape[1] // 2
+        log_w = (-0.5 * np.sum(self.r**2, axis=2) - 0.5 * np.sum(self.z**2, axis=2)
+                 + 0.5 * np.sum(self.eps**2 + self.logvar, axis=2) - L / 2 * np.log(2 * np.pi))
+        top = log_w.max()
+        w = np.exp(log_w - top)
+        self.wt = w / w.sum(axis=0)
+        return (top + np.log(w.mean(axis=0)))[:, None]
+
+
+class IWAEVarianceAsStd(MyIWAE):  # z = mu + exp(logvar) * eps
+    def forward(self, h):
+        L = h.shape[1] // 2
+        return super().forward(np.hstack([h[:, :L], 2 * h[:, L:]])) - 0.5 * np.sum(
+            h[:, L:], axis=1, keepdims=True)  # log q's logvar as given: only z's std is wrong
+
+
 class IWAEMeanLogW(MyIWAE):  # the K-draw ELBO
     def forward(self, h):
         super().forward(h)

@@ -53,7 +53,9 @@ WRONG = [  # (exercise, answer in answers/wrong.py, a fragment of the reason pri
     ("iwae", "IWAEMeanLogW", "the K-draw ELBO"),
     ("iwae", "IWAEUniformWeights", "each is weighted by its normalised weight"),
     ("stl", "STLKeepsScore", "the bound's own gradient (exercise 9)"),
-    ("stl", "STLDropsSlope", "gradient of mu (7, 3) by finite differences of the estimator's"),
+    ("iwae", "IWAEBatchMax", "every other row"),
+    ("iwae", "IWAEVarianceAsStd", "exp(logvar) as the standard deviation"),
+    ("stl", "STLDropsSlope", "without log q's slope in z"),
     ("dreg", "DReGNotSquared", "DReG squares them"),
     ("dreg", "DReGWithIWAEGradient", "the bound's own gradient (exercise 9)"),
 ]
