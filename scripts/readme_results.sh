@@ -10,10 +10,10 @@
 # root of the checkout:
 #     bash scripts/readme_results.sh /usr/share/datasets/fashion-mnist [MNIST_T10K_FOLDER]
 # Which page quotes what: README.md and docs/RESULTS.md (the results table and figures, the
-# beta sweep, the conditional VAE), docs/LIKELIHOOD.md (anomalies, OOD, uncertainty),
-# docs/LIBRARY.md (scikit-learn, KL schedules, Gaussian stds), docs/COMMAND_LINE.md (divergence),
-# docs/DISENTANGLING.md, docs/EXERCISES.md and docs/SOLUTIONS.md (checker output, estimators),
-# docs/PERFORMANCE.md (the benchmark, last).
+# beta sweep, the conditional VAE, the IWAE study), docs/LIKELIHOOD.md (anomalies, OOD,
+# uncertainty), docs/LIBRARY.md (scikit-learn, KL schedules, Gaussian stds), docs/COMMAND_LINE.md
+# (divergence), docs/DISENTANGLING.md, docs/EXERCISES.md and docs/SOLUTIONS.md (checker output,
+# estimators), docs/PERFORMANCE.md (the benchmark, last).
 set -euo pipefail
 USAGE="usage: bash scripts/readme_results.sh FASHION_MNIST_IDX_FOLDER [MNIST_T10K_FOLDER]"
 FASHION=${1:?$USAGE}
@@ -129,6 +129,12 @@ mu, logvar = np.array([0.5, -1.0, 2.0]), np.array([0.3, -2.0, 1.0])
 estimate, se = kl_monte_carlo(mu, logvar, n_samples=400_000, random_state=0)
 closed = kl_normal(mu[None], logvar[None])[0][0]
 print(f"Monte Carlo KL {estimate:.4f} +- {se:.4f} (400,000 samples), closed form {closed:.4f}")'
+
+# Several draws per image (docs/RESULTS.md): the gradient estimators' SNR as K grows, and ELBO
+# against IWAE training, on the shipped MNIST test set and on Fashion-MNIST
+python scripts/iwae_study.py --fashion-dir "$FASHION" --out "$OUT/iwae"
+cp "$OUT/iwae/snr.png" "$FIGURES/iwae-snr.png"
+npvae gradcheck --exercise iwae tests/answers/right.py:MyIWAE
 
 # scikit-learn (docs/LIBRARY.md): both tables with seed 0, the VAE's accuracies with seeds 1, 2
 python scripts/sklearn_pipeline.py

@@ -34,6 +34,7 @@ import math
 import numpy as np
 
 from ..nn.losses import kl_normal
+from ..utils.memory import check_rows_fit
 from .posterior import LOGVAR_MAX
 
 ESTIMATORS = ("reparam", "stl", "dreg")
@@ -96,6 +97,16 @@ def forward_backward(model, x, eps, beta, y, n, estimator):
     kl, _, _ = kl_normal(f["mu"], f["logvar"])
     return (-float(f["bound"].sum()) / n, float(f["nll"].sum()) / (K * n),
             float(kl.sum()) / n)
+
+
+def check_memory(model, batch_size):
+    """ValueError, before training, if k draws of a batch (about eight (k B, D) arrays: the
+    data repeated, the decoder's outputs and gradients, the likelihood's work) would not fit in
+    the memory available."""
+    widest = max(model.input_dim + model.n_classes, *model.hidden_dims,
+                 *(model.decoder_hidden_dims or ()))
+    check_rows_fit(f"training with k={model.k} draws per image on batches of {batch_size:,}",
+                   2 * model.k * batch_size, widest, model.dtype)
 
 
 OBJECTIVES = ("elbo", "iwae")

@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 
 from ..data.dataset import binarize, is_byte_pixels, take_rows
 from ..evaluation.elbo import evaluate
+from ..models.importance import check_memory
 from ..models.registry import check_usable
 from ..nn.checkpoint import first_not_finite, restore, save_checkpoint
 from ..nn.optim import Adam
@@ -148,6 +149,8 @@ def fit(model, X_train, epochs=10, batch_size=128, lr=1e-3, X_test=None, binariz
     if binarize_mode == "static" and X_train.dtype == model.dtype:
         X_train = binarize(X_train, random_state=1)
     batches = Batches.of(model, X_train, y_train, batch_size, binarize_mode)
+    if getattr(model, "monte_carlo", False):
+        check_memory(model, len(batches.rows))
     if state.untrained is None:
         state.untrained = untrained_loss(model, X_train, y_train, binarize_mode, batches.rows)
     kl = KLSchedule(model.beta, epochs, batches.steps, warmup_epochs, kl_cycles, kl_cycle_ratio)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from npvae import VAE, TCVAE, reference_iwae
+from npvae.models import importance
 from npvae.models.importance import ESTIMATORS, surrogate
 from npvae.teaching.gradcheck import check_model, compare, numerical_gradient, resolvable_floor
 
@@ -93,6 +94,8 @@ def test_the_bound_is_finite_at_extreme_weights_and_float32_stays_float32(rng):
     small = VAE(9, (7,), 3, random_state=0, objective="iwae", k=5, gradient="stl")
     parts = small.forward_backward(small.check_input(x), small.draw_eps(4))
     assert small.draw_eps(4).shape == (5, 4, 3) and small.params.grad.dtype == np.float32
+    every = importance.bound(small, small.check_input(x), small.draw_eps(4), 0.7)
+    assert {name: a.dtype for name, a in every.items()} == {name: np.float32 for name in every}
     assert all(isinstance(v, float) and np.isfinite(v) for v in parts)
 
 

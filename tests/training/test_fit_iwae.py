@@ -59,3 +59,12 @@ def test_the_bound_trained_on_lies_below_the_elbo_and_k_draws_train_it_higher(di
     assert all(r["train_bound"] < r["train_loss"] for r in history)
     one = fit(iwae(k=1, gradient="reparam"), digits.X_train, epochs=3, batch_size=100)
     assert all(abs(r["train_bound"] - r["train_loss"]) < 5 for r in one)  # MC vs closed-form KL
+
+
+def test_k_draws_too_many_for_the_memory_are_refused_before_training(digits, monkeypatch):
+    monkeypatch.setattr("npvae.utils.memory.available_memory", lambda: 10**6)
+    model = iwae(k=1000)
+    before = model.params.vector.copy()
+    with pytest.raises(ValueError, match="k=1000 draws per image on batches of 128"):
+        fit(model, digits.X_train, epochs=1)
+    assert np.array_equal(model.params.vector, before)
