@@ -13,7 +13,8 @@ one decoder backward pass serves the decoder's weights and every estimator. For 
 where log p(z_k) - log q(z_k | x) = 1/2 sum_l (eps_kl^2 - z_kl^2 + logvar_l) (the log 2 pi
 cancel). beta = 1 is the IWAE bound; K = 1 is the ELBO with a one-sample (Monte Carlo) KL.
 
-Backward, with wt = softmax_k(log w) (K, N) and a_k = wt_k / N, the loss's derivative for each
+Backward, with wt = softmax_k(log w) (K, N) (a weight below the dtype's eps^2 counted as 0:
+see ``forward_backward``) and a_k = wt_k / N, the loss's derivative for each
 draw's -log p(x | z_k), so that the likelihood and decoder backward take a_k as the weight of
 their row k * N + n:
 
@@ -75,7 +76,12 @@ def forward_backward(model, x, eps, beta, y, n, estimator):
     not trained: the bound estimates its own)."""
     f = bound(model, x, eps, beta, y)
     K, N, L = eps.shape
-    wt, std, z = f["wt"], f["std"], f["z"]
+    std, z = f["std"], f["z"]
+    # A weight below eps^2 of the dtype changes no digit of the gradient, but its products in
+    # the decoder's backward pass would be subnormal numbers, on which the CPU's arithmetic (and
+    # so BLAS) runs many times slower: such weights count as 0.
+    wt = np.where(f["wt"] < np.finfo(model.dtype).eps ** 2, 0, f["wt"]).astype(model.dtype,
+                                                                            copy=False)
     a = wt / n  # (K, N)
     dout = model.nll.backward(a.reshape(K * N))  # (K N, D); the learned std's gradient too
     dz = model.decoder.backward(dout)[:, :L].reshape(K, N, L)  # the label gets no gradient

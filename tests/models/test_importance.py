@@ -146,3 +146,21 @@ def test_the_models_surrogate_is_the_references(estimator, rng):
     assert surrogate(model, x, eps, held) == pytest.approx(reference_iwae.surrogate(
         model.params.values, x, eps, estimator, reference_held, 0.6), rel=1e-12)
     assert np.array_equal(model.params.vector, moving)  # the model's parameters as they were
+
+
+def test_weights_too_small_to_matter_make_no_subnormal_numbers_in_the_decoder(rng):
+    """A draw whose weight is 1e-30 changes no float32 digit, but its products in the decoder's
+    backward pass would be subnormal, where a CPU computes many times slower."""
+    model = VAE(9, (7,), 3, random_state=0, objective="iwae", k=4)
+    model.params.values["logvar_head.b"][...] = -4.0  # std 0.14: log w gains (1 - std^2) eps^2 / 2
+    x = model.check_input(rng.random((5, 9)))
+    eps = model.draw_eps(5)
+    eps[0], eps[1:] = 0.0, 7.0  # draw 0's log w some 70 nats below the others'
+    assert (importance.bound(model, x, eps, 1.0)["wt"][0] < 1e-25).all()
+    seen = []
+    backward = model.decoder.backward
+    model.decoder.backward = lambda dout: seen.append(dout.copy()) or backward(dout)
+    model.forward_backward(x, eps)
+    tiny = np.finfo(np.float32).tiny
+    assert not np.any((seen[0] != 0) & (np.abs(seen[0]) < tiny))
+    assert np.all(seen[0][:5] == 0)  # draw 0's rows (rows k N + n): weight 0
