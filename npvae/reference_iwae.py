@@ -34,13 +34,16 @@ gradient (each row n, summed over k):
                  s_k = g_k + beta eps_k / std,
                  dmu = sum_k wt_k s_k,   dlogvar = sum_k wt_k s_k eps_k std / 2
     "dreg"     doubly reparameterized (Tucker et al. 2018): the squared weights on the same path,
-                 dmu = sum_k wt_k^2 s_k, dlogvar = sum_k wt_k^2 s_k eps_k std / 2
+               u_k = wt_k^2 at beta = 1 (in general (1 - beta) wt_k + beta wt_k^2: the score
+               term that the second reparameterization turns into a path term carries beta),
+                 dmu = sum_k u_k s_k,    dlogvar = sum_k u_k s_k eps_k std / 2
 
 Each is the exact gradient of a surrogate (``surrogate``): the bound with log q's parameters held
-fixed (stl), or sum_k wt_k^2 log w_k with the weights held fixed and log q's parameters too (dreg,
-whose decoder part stays the bound's). Why: as K grows the plain estimator's signal in the
-encoder's gradient shrinks faster than its noise (Rainforth et al. 2018); stl and dreg take the
-score term's noise away.
+fixed (stl), or sum_k u_k log w_k with the weights u held fixed and log q's parameters too (dreg,
+whose decoder part stays the bound's). The bound's own gradient and dreg's have the same
+expectation; stl's differs for K > 1 (Tucker et al. 2018). Why: as K grows the plain
+estimator's signal in the encoder's gradient shrinks faster than its noise (Rainforth et al.
+2018); stl and dreg take the score term's noise away.
 
 Shape letters: K draws, N batch, D data, H hidden, L latent.
 """
@@ -110,7 +113,7 @@ def backward(params, cache, estimator="reparam"):
         dlogvar = np.sum(wt[..., None] * (g * eps * std / 2 + beta / 2), axis=0)
     else:
         s = g + beta * eps / std  # the path through z, log q's slope in z included
-        weight = wt if estimator == "stl" else wt**2  # (K, N)
+        weight = wt if estimator == "stl" else (1 - beta) * wt + beta * wt**2  # (K, N)
         dmu = np.sum(weight[..., None] * s, axis=0)
         dlogvar = np.sum(weight[..., None] * s * eps * std / 2, axis=0)
     encoder_backward(params, cache, -dmu / n, -dlogvar / n, grads)  # minus the mean bound
@@ -143,8 +146,9 @@ def surrogate(params, x, eps, estimator, held, beta=1.0):
     ``params`` equal ``backward``'s gradients.
 
     "reparam": the loss itself. "stl": the loss with log q's parameters held. "dreg": minus the
-    mean of sum_k wt_k^2 log w_k (the weights, log q's parameters and the decoder held: the
-    encoder's part) plus sum_k wt_k log p(x | z_k) (the draws z_k held: the decoder's part)."""
+    mean of sum_k u_k log w_k, u_k = (1 - beta) wt_k + beta wt_k^2 (the weights, log q's
+    parameters and the decoder held: the encoder's part) plus sum_k wt_k log p(x | z_k) (the
+    draws z_k held: the decoder's part)."""
     if estimator == "reparam":
         return float(-forward(params, x, eps, beta)["bound"].mean())
     fixed = forward(held, x, eps, beta)
@@ -155,7 +159,8 @@ def surrogate(params, x, eps, estimator, held, beta=1.0):
     wt = fixed["wt"]  # (K, N), held
     decoder = set(name for name in params if name.startswith("decoder."))
     moving_encoder = {name: (held if name in decoder else params)[name] for name in params}
-    encoder_part = np.sum(wt**2 * log_weights(moving_encoder, x, eps, fixed, beta), axis=0)
+    u = (1 - beta) * wt + beta * wt**2  # dreg's weights
+    encoder_part = np.sum(u * log_weights(moving_encoder, x, eps, fixed, beta), axis=0)
     logits = decode(params, fixed["z"], {})  # the held draws through the moving decoder
     decoder_part = np.sum(wt * -np.sum(softplus(logits) - x * logits, axis=2), axis=0)
     return float(-np.mean(encoder_part + decoder_part))

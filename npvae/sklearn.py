@@ -70,7 +70,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     def __init__(self, hidden_dims=(400, 400), latent_dim=20, likelihood="bernoulli", beta=1.0,
                  epochs=10, batch_size=128, lr=1e-3, dtype="float32", random_state=None,
-                 verbose=False, gaussian_std="learned", objective="elbo", k=1, kl=None,
+                 verbose=False, gaussian_std="learned", objective="elbo", k=None, kl=None,
                  gradient="reparam"):
         self.hidden_dims = hidden_dims
         self.latent_dim = latent_dim

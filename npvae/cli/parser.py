@@ -233,7 +233,8 @@ def build_parser():
            type=float)
     option(model, "--objective", None, "elbo, or iwae: the importance-weighted bound with --k "
            "draws per image (Burda et al. 2016)", shown=d.objective, choices=OBJECTIVES)
-    option(model, "--k", None, "iwae: draws per image", shown=d.k, type=count, metavar="K")
+    option(model, "--k", None, "iwae: draws per image, 1 to 1,000", shown="5 for iwae",
+           type=count, metavar="K")
     option(model, "--kl", None, "the KL in closed form (analytic) or from the draw "
            "(monte-carlo; iwae's only choice)", shown="analytic; monte-carlo for iwae",
            choices=KLS)

@@ -21,7 +21,7 @@ from ..data.catalog import load_dataset
 from ..data.dataset import Dataset
 from ..evaluation.elbo import change_of_variables
 from ..models.registry import load_model
-from ..models.importance import MAX_DRAWS
+from ..models.importance import DEFAULT_DRAWS, MAX_DRAWS
 from ..models.vae import MAX_FREE_BITS, MAX_LOG_STD_SCALE
 from ..nn.checkpoint import CheckpointError
 from ..training.fit import test_targets
@@ -65,7 +65,7 @@ class TrainConfig:
     disc_lr: float = None  # factorvae: the discriminator's Adam learning rate (1e-3)
     disc_hidden: tuple = None  # factorvae: the discriminator's hidden sizes (256 256)
     objective: str = "elbo"  # or iwae: the importance-weighted bound with k draws per image
-    k: int = 1  # iwae: draws per image
+    k: int = None  # iwae: draws per image (1 for the elbo, 5 for iwae when not given)
     kl: str = None  # analytic (the elbo's default) or monte-carlo (the iwae's only choice)
     gradient: str = "reparam"  # the encoder's gradient estimator: reparam, stl or dreg
 
@@ -120,6 +120,8 @@ class TrainConfig:
         checks, in the command line's words; fills in --kl's default."""
         if self.kl is None:
             self.kl = "analytic" if self.objective == "elbo" else "monte-carlo"
+        if self.k is None:
+            self.k = 1 if self.objective == "elbo" else DEFAULT_DRAWS
         if self.objective == "elbo" and self.k != 1:
             raise ValueError("--k draws per image make the IWAE bound: add --objective iwae")
         if not 1 <= self.k <= MAX_DRAWS:

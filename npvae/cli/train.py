@@ -385,6 +385,8 @@ def collapse_report(per_dim, config, threshold=KL_THRESHOLD):
                 "(try --gaussian-std learned)")
     elif config.conditional:
         hint = "with --conditional, the label carries much of what the code would"
+    elif config.kl == "monte-carlo":  # free bits floor the closed-form KL, which this has not
+        hint = "a KL warm-up (--warmup E) often keeps dimensions in use"
     else:
         hint = "--free-bits keeps each dimension's KL at a floor (npvae train --help)"
     return line, (f"the posterior collapsed onto the prior: no latent dimension carries more "

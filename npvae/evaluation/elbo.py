@@ -92,7 +92,7 @@ def iwae_nll_per_example(model, X, k=5000, batch_size=None, random_state=0, y=No
         log w = log p(x | z) + log N(z; 0, I) - log N(z; mu, std^2)
               = -nll(x | z) - 1/2 sum_k z_k^2 + 1/2 sum_k (logvar_k + eps_k^2)
     (the log 2 pi terms cancel). The mean of log-weights is the ELBO, so k = 1 gives the negative
-    ELBO and the bound tightens as k grows. The sum over i is taken with a running log-sum-exp,
+    ELBO (its KL estimated at the draw) and the bound tightens as k grows. The sum over i is taken with a running log-sum-exp,
     never exponentiating a log-weight, and the samples go through the decoder in batches of about
     ``batch_size`` rows (default 20,000), so memory stays bounded whatever k. ``nll``: a
     function ``(out, x) -> (n,)`` giving -log p(x | z) from the decoder's output in place of the
@@ -119,7 +119,8 @@ def iwae_nll_per_example(model, X, k=5000, batch_size=None, random_state=0, y=No
 
 def iwae_nll(model, X, k=5000, batch_size=None, random_state=0, y=None, progress=False):
     """The importance-weighted upper bound on -log p(x), mean over X (positive nats, lower is
-    better; see ``iwae_nll_per_example``). k = 1 gives the negative ELBO."""
+    better; see ``iwae_nll_per_example``). k = 1 gives the negative ELBO with its KL estimated
+    at one draw (``evaluate`` gives it with the closed-form KL)."""
     return float(iwae_nll_per_example(model, X, k, batch_size, random_state, y, progress).mean())
 
 

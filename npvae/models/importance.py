@@ -20,7 +20,8 @@ their row k * N + n:
 
     dz_k    = a_k (d[-log p(x | z_k)]/dz + beta z_k)     the decoder's, and the prior's
               - a_k beta eps_k / std                     "stl", "dreg": log q's slope in z
-    dz_k   *= wt_k                                       "dreg": squared weights on the encoder
+    dz_k   *= 1 - beta + beta wt_k                       "dreg": weights u_k = (1 - beta) wt_k
+                                                          + beta wt_k^2, wt_k^2 at beta = 1
     dmu     = sum_k dz_k
     dlogvar = sum_k dz_k eps_k std / 2 - beta / (2 N)    (the last term "reparam" only: log q's
                                                           own derivative, sum_k wt_k = 1)
@@ -62,7 +63,9 @@ def bound(model, x, eps, beta, y=None):
 
 
 def loss_parts(model, x, eps, beta, y=None):
-    """(total, reconstruction, kl) of ``forward_backward``, with no gradient."""
+    """(total, reconstruction, kl) of ``forward_backward``, with no gradient (ValueError first
+    if the k draws of x would not fit in memory)."""
+    check_memory(model, len(x), "loss")
     f = bound(model, x, eps, beta, y)
     kl, _, _ = kl_normal(f["mu"], f["logvar"])
     return -float(f["bound"].mean()), float(f["nll"].mean()), float(kl.mean())
@@ -88,8 +91,8 @@ def forward_backward(model, x, eps, beta, y, n, estimator):
     dz += (beta * a)[..., None] * z  # -beta log p(z): its slope beta z
     if estimator != "reparam":
         dz -= (beta * a)[..., None] * eps / std  # +beta log q: its slope in z, -eps / std
-    if estimator == "dreg":
-        dz *= wt[..., None]
+    if estimator == "dreg":  # u_k = (1 - beta) wt_k + beta wt_k^2: dz has wt_k already
+        dz *= (1 - beta + beta * wt)[..., None]
     dmu = dz.sum(axis=0)  # (N, L)
     dlogvar = np.sum(dz * eps, axis=0) * std / 2
     if estimator == "reparam":
@@ -105,14 +108,15 @@ def forward_backward(model, x, eps, beta, y, n, estimator):
             float(kl.sum()) / n)
 
 
-def check_memory(model, batch_size):
-    """ValueError, before training, if k draws of a batch (about eight (k B, D) arrays: the
-    data repeated, the decoder's outputs and gradients, the likelihood's work) would not fit in
-    the memory available."""
-    widest = max(model.input_dim + model.n_classes, *model.hidden_dims,
-                 *(model.decoder_hidden_dims or ()))
-    check_rows_fit(f"training with k={model.k} draws per image on batches of {batch_size:,}",
-                   2 * model.k * batch_size, widest, model.dtype)
+def check_memory(model, rows, what="training"):
+    """ValueError, before the work, if k draws of ``rows`` images (about eight (k rows, D)
+    arrays: the data repeated, the decoder's outputs and gradients, the likelihood's work)
+    would not fit in the memory available."""
+    widest = max([model.input_dim + model.n_classes, *model.hidden_dims,
+                  *(model.decoder_hidden_dims or ())])
+    check_rows_fit(f"{what} with k={model.k} draws per image on {rows:,} images at once",
+                   2 * model.k * rows, widest, model.dtype,
+                   advice="fewer draws (k) or fewer images at a time")
 
 
 OBJECTIVES = ("elbo", "iwae")
@@ -120,13 +124,18 @@ KLS = ("analytic", "monte-carlo")
 MAX_DRAWS = 1_000
 
 
-def check_objective(objective, k, kl, gradient, couples_rows=False, free_bits=0.0):
-    """A VAE's training objective from its arguments, checked: (objective, k, kl, gradient),
-    with kl=None made "analytic" for the ELBO and "monte-carlo" for the IWAE bound, or
-    ValueError saying which combination has no meaning (a model that couples the rows, TCVAE
-    or FactorVAE, or one with free bits, takes no Monte Carlo KL)."""
+DEFAULT_DRAWS = 5  # the IWAE bound's k when none is given (Burda et al.'s smallest K > 1)
+
+
+def check_objective(objective, k, kl, gradient, model="VAE", free_bits=0.0):
+    """A VAE's training objective from its arguments, checked: (objective, k, kl, gradient).
+    For the ELBO, kl=None is "analytic" and k=None 1; for the IWAE bound, "monte-carlo" and
+    ``DEFAULT_DRAWS``. ValueError says which combination has no meaning; ``model``, the class's
+    name: only a plain VAE (not TCVAE or FactorVAE), without free bits, takes a Monte Carlo
+    KL."""
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}; got {objective!r}")
+    k = (1 if objective == "elbo" else DEFAULT_DRAWS) if k is None else k
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= MAX_DRAWS:
         raise ValueError(f"k (draws per image) must be an integer from 1 to {MAX_DRAWS:,}; "
                          f"got {k!r}")
@@ -145,10 +154,10 @@ def check_objective(objective, k, kl, gradient, couples_rows=False, free_bits=0.
         raise ValueError(f"gradient={gradient!r} changes how the gradient goes through "
                          "log q(z | x) at the draws, which the closed-form KL does not have: "
                          "use kl='monte-carlo' (or objective='iwae')")
-    if kl == "monte-carlo" and (couples_rows or free_bits):
+    if kl == "monte-carlo" and (model != "VAE" or free_bits):
+        got = f"free_bits={free_bits!r}" if model == "VAE" else f"a {model}"
         raise ValueError("kl='monte-carlo' (and objective='iwae') train a plain npvae.VAE "
-                         f"without free bits; got {'a TCVAE or FactorVAE' if couples_rows else ''}"
-                         f"{'free_bits' if free_bits else ''}")
+                         f"without free bits; got {got}")
     return objective, int(k), kl, gradient
 
 
@@ -158,8 +167,9 @@ def surrogate(model, x, eps, held, y=None):
     the parameters where the gradient was computed: for checking the estimators against
     central differences (``npvae gradcheck``), as ``reference_iwae.surrogate`` does for the
     reference's model. "reparam": the loss. "stl": the loss with log q's parameters held.
-    "dreg": -1/N sum_n [sum_k wt_k^2 log w_k (the weights, log q's parameters and the decoder
-    held) + sum_k wt_k log p(x | z_k) (the draws held)]. x, eps, y checked."""
+    "dreg": -1/N sum_n [sum_k u_k log w_k, u_k = (1 - beta) wt_k + beta wt_k^2 (the weights,
+    log q's parameters and the decoder held) + sum_k wt_k log p(x | z_k) (the draws held)].
+    x, eps, y checked."""
     beta = model.beta
     if model.gradient == "reparam":
         return -float(bound(model, x, eps, beta, y)["bound"].mean())
@@ -190,8 +200,8 @@ def surrogate(model, x, eps, held, y=None):
                                           not name.startswith(("encoder", "mu_head",
                                                                "logvar_head")))
                                   for name in model.params.names])
-        encoder_part = np.sum(wt**2 * log_w(*nll_at(np.where(decoder, held, moving))[:2], q0),
-                              axis=0)
+        u = (1 - beta) * wt + beta * wt**2  # dreg's weights, wt^2 at beta = 1
+        encoder_part = np.sum(u * log_w(*nll_at(np.where(decoder, held, moving))[:2], q0), axis=0)
         decoder_part = -np.sum(wt * nll_at(np.where(decoder, moving, held), z0)[0], axis=0)
         return -float(np.mean(encoder_part + decoder_part))
     finally:

@@ -49,7 +49,8 @@ MAX_LOG_STD_SCALE = 1_000_000
 ACTIVATIONS = tuple(LAYER_ACTIVATIONS)
 
 class LossParts(NamedTuple):
-    """Mean over the batch, in nats: ``total = reconstruction + beta * kl``."""
+    """Mean over the batch, in nats: ``total = reconstruction + beta * kl`` for the ELBO; with a
+    Monte Carlo KL, total is minus the bound trained on (``VAE.loss``)."""
     total: float
     reconstruction: float
     kl: float
@@ -97,7 +98,7 @@ class VAE:
             moves it this many times faster than a weight; raise it if the learned std lags
             ``npvae.evaluation.optimal_gaussian_std`` (``npvae.nn.losses.GaussianNLL``).
         objective: "elbo" (default) or "iwae", the importance-weighted bound with ``k`` draws
-            per image (Burda et al. 2016); with k = 1 it is the ELBO with kl="monte-carlo".
+            per image (default 5; Burda et al. 2016); k = 1 is the ELBO with kl="monte-carlo".
         kl: "analytic" (the KL in closed form; the ELBO's default) or "monte-carlo" (at the
             draws; the IWAE bound's only choice).
         gradient: the encoder's gradient estimator: "reparam" (the objective's own, default),
@@ -107,7 +108,7 @@ class VAE:
     def __init__(self, input_dim, hidden_dims=(400, 400), latent_dim=20, likelihood="bernoulli",
                  beta=1.0, dtype=np.float32, random_state=None, activation="relu",
                  gaussian_std="learned", n_classes=0, decoder_hidden_dims=None, free_bits=0.0,
-                 log_std_scale=LOG_STD_SCALE, objective="elbo", k=1, kl=None,
+                 log_std_scale=LOG_STD_SCALE, objective="elbo", k=None, kl=None,
                  gradient="reparam"):
         self.input_dim = check_positive_int("input_dim", input_dim)
         self.hidden_dims = tuple(check_positive_int("hidden size", h) for h in hidden_dims)
@@ -123,10 +124,11 @@ class VAE:
         if free_bits > MAX_FREE_BITS:  # a floor far above any KL a dimension carries
             raise ValueError(f"free_bits must be a number of nats from 0 to {MAX_FREE_BITS:,}; "
                              f"got {free_bits!r}")
-        if free_bits and getattr(type(self), "couples_rows", False):
+        coupled = getattr(type(self), "couples_rows", False)  # TCVAE, FactorVAE
+        if free_bits and coupled:
             raise ValueError(f"free_bits is an option of npvae.VAE, not of {type(self).__name__}")
         self.objective, self.k, self.kl, self.gradient = check_objective(
-            objective, k, kl, gradient, getattr(type(self), "couples_rows", False), free_bits)
+            objective, k, kl, gradient, type(self).__name__ if coupled else "VAE", free_bits)
         self.monte_carlo = self.kl == "monte-carlo"  # trained by npvae.models.importance
         self.likelihood, self.activation = likelihood, activation
         self.beta, self.free_bits = float(beta), free_bits
@@ -393,15 +395,12 @@ class VAE:
 
     def forward_backward(self, x, eps, beta=None, y=None, batch_size=None):
         """One forward and backward pass; writes the gradient into ``self.params.grad``.
-
-        ``x`` (N, D), ``eps`` (N, K) and ``y`` must already be checked (``check_input``,
-        ``check_eps``, ``check_labels``): this is the training loop's fast path. ``beta``
-        overrides ``self.beta`` (KL warm-up). Returns the ``LossParts`` of the batch.
-
+        ``x`` (N, D), ``eps`` (N, K) (or (k, N, K) with a Monte Carlo KL) and ``y`` must already
+        be checked (``check_input``, ``check_eps``, ``check_labels``): the training loop's fast
+        path. ``beta`` overrides ``self.beta`` (KL warm-up). Returns the batch's ``LossParts``.
         ``batch_size``: when x is a share of a larger batch (``npvae.training.parallel``), the size
         of that batch; the loss is then this share's sum divided by it, so that the shares' losses
-        and gradients add up to the batch's. Default: N, the batch mean.
-        """
+        and gradients add up to the batch's. Default: N, the batch mean."""
         n = len(x) if batch_size is None else batch_size
         if self.free_bits and n != len(x):
             raise ValueError("free bits floor the batch's mean KL: forward_backward needs the "

@@ -85,7 +85,8 @@ def save_model(path, model):
 META_TYPES = {"format": str, "model": dict, "optimizer": str, "epoch": int, "history": list,
               "rng": dict}  # what every checkpoint's metadata holds ("train" may be None)
 # Model options newer than the format, and the value a checkpoint without them means
-ADDED_LATER = {"decoder_hidden_dims": None, "free_bits": 0.0}
+ADDED_LATER = {"decoder_hidden_dims": None, "free_bits": 0.0, "objective": "elbo", "k": 1,
+               "kl": "analytic", "gradient": "reparam"}
 
 
 def read_checkpoint(path):

@@ -36,10 +36,10 @@ def check_fits_in_memory(sizes, dtype):
                          f"{memory / 2**30:,.1f} GiB available")
 
 
-def check_rows_fit(what, rows, width, dtype):
+def check_rows_fit(what, rows, width, dtype, advice="draw fewer at a time"):
     """Raise ValueError if ``what`` (a call, named in the message) would hold more than the
-    memory available in about four (rows, width) arrays of ``dtype``."""
+    memory available in about four (rows, width) arrays of ``dtype``; ``advice`` ends it."""
     needed, memory = 4 * rows * width * np.dtype(dtype).itemsize, available_memory()
     if memory is not None and needed > memory:
-        raise ValueError(f"{what} needs about {needed:,} bytes; this machine has "
-                         f"{memory / 2**30:,.1f} GiB available: draw fewer at a time")
+        raise ValueError(f"{what} needs about {needed / 2**30:,.1f} GiB; this machine has "
+                         f"{memory / 2**30:,.1f} GiB available: {advice}")

@@ -164,3 +164,11 @@ def test_weights_too_small_to_matter_make_no_subnormal_numbers_in_the_decoder(rn
     tiny = np.finfo(np.float32).tiny
     assert not np.any((seen[0] != 0) & (np.abs(seen[0]) < tiny))
     assert np.all(seen[0][:5] == 0)  # draw 0's rows (rows k N + n): weight 0
+
+
+def test_the_iwae_bound_takes_five_draws_unless_told_and_errors_name_the_model():
+    assert VAE(9, (7,), 3, objective="iwae").k == 5 and VAE(9, (7,), 3).k == 1
+    with pytest.raises(ValueError, match="got free_bits=0.5"):
+        VAE(9, (7,), 3, objective="iwae", free_bits=0.5)
+    with pytest.raises(ValueError, match="got a TCVAE"):
+        TCVAE(9, (7,), 3, dataset_size=10, objective="iwae")

@@ -170,3 +170,26 @@ def test_saving_to_a_folder_or_a_non_path_is_one_clear_error(tmp_path):
     with pytest.raises(TypeError, match="a file path must be a str or a path-like object"):
         model.save(b"model.npz")
     assert list(tmp_path.iterdir()) == []
+
+
+OLDER_KEYS = ("objective", "k", "kl", "gradient")  # a model's config before the IWAE objective
+
+
+def test_a_model_file_and_a_run_saved_before_the_iwae_objective_still_load(run, cli, tmp_path):
+    path = tmp_path / "model.npz"
+    model = VAE(12, (6,), 2, random_state=0)
+    model.save(path)
+    edit_meta(path, lambda m, a: [m["model"].pop(key) for key in OLDER_KEYS])
+    loaded, _ = load_model(path)
+    assert loaded.objective == "elbo" and np.array_equal(loaded.params.vector,
+                                                         model.params.vector)
+    copy = tmp_path / "run"
+    copy.mkdir()
+    for name in ("checkpoint.npz", "config.json"):
+        (copy / name).write_bytes((run / name).read_bytes())
+    edit_meta(copy / "checkpoint.npz", lambda m, a: [m[part].pop(key) for key in OLDER_KEYS
+                                                     for part in ("model", "train")])
+    for argv in (["evaluate", "--run", str(copy)], ["sample", "--run", str(copy)],
+                 ["train", "--out", str(copy), "--resume", "--epochs", "3", "--quiet"]):
+        status, _, err = cli(*argv)
+        assert status == 0, err

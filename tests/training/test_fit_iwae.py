@@ -65,6 +65,8 @@ def test_k_draws_too_many_for_the_memory_are_refused_before_training(digits, mon
     monkeypatch.setattr("npvae.utils.memory.available_memory", lambda: 10**6)
     model = iwae(k=1000)
     before = model.params.vector.copy()
-    with pytest.raises(ValueError, match="k=1000 draws per image on batches of 128"):
+    with pytest.raises(ValueError, match="k=1000 draws per image on 128 images at once"):
         fit(model, digits.X_train, epochs=1)
     assert np.array_equal(model.params.vector, before)
+    with pytest.raises(ValueError, match="fewer draws"):
+        model.loss(digits.X_test[:500])
