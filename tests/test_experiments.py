@@ -343,3 +343,11 @@ def test_a_users_own_optimizer_keeps_the_two_core_engine(digits, monkeypatch):
     optimizer = SGD(model.params, lr=1e-2)
     history = fit(model, digits.X_train, epochs=2, optimizer=optimizer, lr_schedule="cosine")
     assert engines == ["DataParallel"] and history[1]["lr"] == optimizer.lr == pytest.approx(5e-3)
+
+
+def test_an_iwae_runs_loss_figure_draws_the_bound_it_trains_on():
+    from npvae.evaluation.plots import loss_curves
+    history = [{"epoch": e, "train_loss": 30.0 - e, "train_reconstruction": 28.0 - e,
+                "train_kl": 2.0, "train_bound": 29.0 - e, "beta": 1.0} for e in (1, 2)]
+    labels = [line.get_label() for line in loss_curves(history).axes[0].get_lines()]
+    assert "train, minus the bound trained on" in labels

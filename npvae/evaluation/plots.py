@@ -71,7 +71,8 @@ def image_grids(grids, image_shape, n_cols):
 
 def loss_curves(history, beta_name="beta"):
     """``fit``'s history in three panels, per epoch: the negative ELBO (train, validation, and the
-    test set where the history has it), its reconstruction part and its KL part (nats), with
+    test set where the history has it; for an IWAE run, minus its bound too), its reconstruction
+    part and its KL part (nats), with
     beta, the KL's weight in training, on the KL panel's right axis. Every panel has its own
     legend; beta's line is grey and dashed, beside its own axis. ``beta_name``: what beta
     weighs, for a model where it is not the whole KL (beta-TCVAE: the total correlation)."""
@@ -86,6 +87,9 @@ def loss_curves(history, beta_name="beta"):
             if points:
                 label = {"val": "validation", "test": "test (once, at the end)"}.get(split, split)
                 ax.plot(*zip(*points), style, label=label, markersize=5 if split == "test" else 4)
+        bound = [(r["epoch"], r["train_bound"]) for r in history if "train_bound" in r]
+        if key == "loss" and bound:  # an IWAE run: minus the bound it trains on
+            ax.plot(*zip(*bound), "d--", markersize=4, label="train, minus the bound trained on")
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.set_ylabel("nats per example")

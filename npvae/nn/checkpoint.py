@@ -96,7 +96,9 @@ def read_checkpoint(path):
     mistyped entries) is a CheckpointError that names the file."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}")
+        inside = path / "checkpoint.npz"
+        raise CheckpointError(f"{path} is a run folder: name its file, {inside}"
+                              if inside.is_file() else f"no checkpoint at {path}")
     with open(path, "rb") as f:
         if f.read(4) != b"PK\x03\x04":  # every .npz is a zip archive
             raise CheckpointError(f"{path} is not an npvae checkpoint (not a .npz archive)")

@@ -193,3 +193,8 @@ def test_a_model_file_and_a_run_saved_before_the_iwae_objective_still_load(run, 
                  ["train", "--out", str(copy), "--resume", "--epochs", "3", "--quiet"]):
         status, _, err = cli(*argv)
         assert status == 0, err
+
+
+def test_a_run_folder_given_for_a_file_says_which_file(run):
+    with pytest.raises(CheckpointError, match="is a run folder: name its file, .*checkpoint.npz"):
+        load_model(run)
