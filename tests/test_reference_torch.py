@@ -9,14 +9,18 @@ from npvae import reference
 torch = pytest.importorskip("torch")
 
 
-def autograd_loss_and_grads(params, x, eps, beta):
+def torch_encode(params, x):
+    """The parameters as tensors that keep gradients, and the encoder's mu and logvar of x."""
     p = {name: torch.tensor(value, requires_grad=True) for name, value in params.items()}
-    x, eps = torch.tensor(x), torch.tensor(eps)
-    h = x
+    h = torch.tensor(x)
     for name in reference.layer_names(params, "encoder"):
         h = torch.relu(h @ p[name + ".W"] + p[name + ".b"])
-    mu = h @ p["mu_head.W"] + p["mu_head.b"]
-    logvar = h @ p["logvar_head.W"] + p["logvar_head.b"]
+    return p, h @ p["mu_head.W"] + p["mu_head.b"], h @ p["logvar_head.W"] + p["logvar_head.b"]
+
+
+def autograd_loss_and_grads(params, x, eps, beta):
+    p, mu, logvar = torch_encode(params, x)
+    x, eps = torch.tensor(x), torch.tensor(eps)
     z = mu + torch.exp(0.5 * logvar) * eps
     decoder = reference.layer_names(params, "decoder")
     for name in decoder:
@@ -48,13 +52,8 @@ def test_reference_equals_autograd_on_mnist_sized_weights(beta):
 def autograd_iwae(params, x, eps, estimator):
     """The papers' .detach() formulations: IWAE (Burda et al.), STL (Roeder et al., log q with
     detached parameters) and DReG (Tucker et al., squared detached weights on the encoder)."""
-    p = {name: torch.tensor(value, requires_grad=True) for name, value in params.items()}
+    p, mu, logvar = torch_encode(params, x)
     x, eps = torch.tensor(x), torch.tensor(eps)
-    h = x
-    for name in reference.layer_names(params, "encoder"):
-        h = torch.relu(h @ p[name + ".W"] + p[name + ".b"])
-    mu = h @ p["mu_head.W"] + p["mu_head.b"]
-    logvar = h @ p["logvar_head.W"] + p["logvar_head.b"]
     z = mu + torch.exp(0.5 * logvar) * eps  # (K, N, L)
 
     def log_px(z, decoder_params):

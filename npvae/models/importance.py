@@ -40,6 +40,10 @@ from ..utils.memory import check_rows_fit
 from .posterior import LOGVAR_MAX
 
 ESTIMATORS = ("reparam", "stl", "dreg")
+OBJECTIVES = ("elbo", "iwae")
+KLS = ("analytic", "monte-carlo")
+MAX_DRAWS = 1_000
+DEFAULT_DRAWS = 5  # the IWAE bound's k when none is given (Burda et al.'s smallest K > 1)
 
 
 def bound(model, x, eps, beta, y=None):
@@ -119,14 +123,6 @@ def check_memory(model, rows, what="training"):
                    advice="fewer draws (k) or fewer images at a time")
 
 
-OBJECTIVES = ("elbo", "iwae")
-KLS = ("analytic", "monte-carlo")
-MAX_DRAWS = 1_000
-
-
-DEFAULT_DRAWS = 5  # the IWAE bound's k when none is given (Burda et al.'s smallest K > 1)
-
-
 def check_objective(objective, k, kl, gradient, model="VAE", free_bits=0.0):
     """A VAE's training objective from its arguments, checked: (objective, k, kl, gradient).
     For the ELBO, kl=None is "analytic" and k=None 1; for the IWAE bound, "monte-carlo" and
@@ -192,9 +188,8 @@ def surrogate(model, x, eps, held, y=None):
     try:
         nll0, z0, q0 = nll_at(held)
         if model.gradient == "stl":
-            lw = log_w(*nll_at(moving)[:2], q0)
-            top = lw.max(axis=0)
-            return -float(np.mean(top + np.log(np.mean(np.exp(lw - top), axis=0))))
+            log_total = softmax_and_normaliser(log_w(*nll_at(moving)[:2], q0))[1]
+            return -float(np.mean(log_total - math.log(K)))
         wt = softmax_and_normaliser(log_w(nll0, z0, q0))[0]
         decoder = np.concatenate([np.full(model.params.values[name].size,
                                           not name.startswith(("encoder", "mu_head",

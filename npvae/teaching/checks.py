@@ -177,14 +177,8 @@ def iwae_sections(rng):
         for name, value in model.named_parameters():  # biases away from 0, a std near 1
             value[...] += (0.03 if name.endswith("log_std") else 0.1) * rng.standard_normal(
                 value.shape)
-        _, grads = model.loss_and_grads(x, eps)
-        held = model.params.vector.copy()
-        loss = lambda: surrogate(model, x, eps, held)  # noqa: E731
-        scale = model.nll.scale
-        rows = [check_array(name, loss, value, grads[name],
-                            DEFAULT_H / scale if name.endswith("scaled_log_std") else DEFAULT_H,
-                            floor=resolvable_floor(loss()))
-                for name, value in model.named_parameters()]
+        held = model.params.vector.copy()  # where the gradient is taken
+        rows = check_model(model, x, eps, surrogate=lambda: surrogate(model, x, eps, held))
         against = "the bound" if gradient == "reparam" else "its surrogate"
         sections.append(Section(f"IWAE bound, K = 4, VAE 12-8-3, learned std, beta 0.7: the "
                                 f"{gradient} gradient against {against}", rows))

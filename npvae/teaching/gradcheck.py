@@ -155,19 +155,22 @@ def check_array(name, f, x, analytic, h=DEFAULT_H, tol=DEFAULT_TOL, n_coords=Non
 
 
 def check_model(model, x, eps, h=DEFAULT_H, tol=DEFAULT_TOL, n_coords=None, random_state=None,
-                floor=None, **inputs):
+                floor=None, surrogate=None, **inputs):
     """Check ``model.loss_and_grads(x, eps)`` for every named parameter; one ``CheckRow`` each.
 
     The model must give ``named_parameters()``, ``loss_and_grads(x, eps)`` and ``loss(x, eps)``
     (whose ``.total`` is the same loss without gradients), like ``npvae.VAE``. Use float64.
     ``floor=None``: ``resolvable_floor`` of the loss. Other keyword arguments (the labels ``y`` of
     a conditional VAE) go to both. A parameter stored scaled (``scaled_log_std``, which is
-    log s / scale) is stepped by h / scale: h in the quantity it stands for.
+    log s / scale) is stepped by h / scale: h in the quantity it stands for. ``surrogate``: a
+    function of no arguments to difference instead of the loss, for a gradient estimator that
+    is the gradient of another function (``npvae.models.importance.surrogate``).
     """
     rng = check_random_state(random_state)
     value, grads = model.loss_and_grads(x, eps, **inputs)
-    floor = resolvable_floor(value, h, tol) if floor is None else floor
-    loss = lambda: model.loss(x, eps, **inputs).total  # noqa: E731
+    loss = surrogate or (lambda: model.loss(x, eps, **inputs).total)
+    if floor is None:
+        floor = resolvable_floor(value if surrogate is None else loss(), h, tol)
     scale = getattr(getattr(model, "nll", None), "scale", LOG_STD_SCALE)
     return [check_array(name, loss, value, grads[name],
                         h / scale if name.endswith("scaled_log_std") else h, tol,

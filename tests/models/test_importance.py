@@ -121,8 +121,6 @@ def test_the_encoder_runs_once_per_image_whatever_k(rng):
 def test_combinations_without_a_meaning_are_refused(options, message):
     with pytest.raises(ValueError, match=message):
         VAE(9, (7,), 3, **options)
-    with pytest.raises(ValueError, match="plain npvae.VAE"):
-        TCVAE(9, (7,), 3, dataset_size=10, objective="iwae", k=2)
 
 
 def test_eps_of_the_wrong_shape_is_refused_with_the_shape_wanted(rng):
